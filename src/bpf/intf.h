@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * scx_storeland: everything shared between the BPF side and Rust.
+ *
+ * This header is the single source of truth for the records that cross the
+ * ring buffers and for the counters user space reads. Rust gets it through
+ * bindgen; both sides pin the sizes below (here with _Static_assert, in Rust
+ * with a test) so a layout drift fails the build or the tests, never a run.
+ */
+#ifndef __STORELAND_INTF_H
+#define __STORELAND_INTF_H
+
+#ifndef __VMLINUX_H__
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef int s32;
+typedef unsigned long long u64;
+typedef long long s64;
+#endif
+
+enum storeland_consts {
+	/* Upper bounds the BPF arrays are sized for (one Genoa socket is 192). */
+	STORELAND_MAX_CPUS	= 1024,
+	STORELAND_MAX_LLCS	= 64,
+	STORELAND_MAX_LLC_CPUS	= 64,
+
+	/* Records each ring buffer can hold. */
+	STORELAND_RING_ENTRIES	= 8192,
+
+	/* Decisions applied per ops.dispatch() call (bounded by dispatch_max_batch). */
+	STORELAND_DRAIN_BATCH	= 256,
+
+	/* Decision targets: no exact CPU / no LLC preference. */
+	STORELAND_CPU_ANY	= -1,
+	STORELAND_LLC_ANY	= -1,
+
+	STORELAND_COMM_LEN	= 16,
+};
+
+/* What BPF observed about a task, carried in queued_task.flags. */
+enum storeland_task_flags {
+	/* This enqueue is a wake-up (not a preemption or slice expiry). */
+	STORELAND_TF_WAKEUP	= 1U << 0,
+	/* The task's last sleep was an I/O wait (p->in_iowait). */
+	STORELAND_TF_IOWAIT	= 1U << 1,
+	/* Kernel thread. */
+	STORELAND_TF_KTHREAD	= 1U << 2,
+};
+
+/*
+ * A runnable task handed to user space (BPF ring buffer, kernel -> user).
+ * @enq_seq identifies this enqueue: user space echoes it back so BPF can tell
+ * a fresh decision from a stale one.
+ */
+struct queued_task {
+	s32 pid;
+	s32 prev_cpu;		/* CPU the task last ran on */
+	s32 waker_cpu;		/* CPU that woke it, or -1 */
+	u32 nr_cpus_allowed;
+	u64 enq_seq;
+	u64 enq_flags;		/* SCX_ENQ_* of this enqueue */
+	u64 flags;		/* STORELAND_TF_* */
+	u64 vtime;		/* weighted virtual runtime, kept by BPF */
+	u64 exec_runtime;	/* ns run since the task last slept */
+	u64 last_runtime;	/* ns run in its last activation */
+	u64 enq_at;		/* ns timestamp of this enqueue */
+	u32 weight;		/* 1..10000, 100 = nice 0 */
+	u32 nr_wakeups;		/* wake-ups seen since the task was enabled */
+	char comm[STORELAND_COMM_LEN];
+};
+
+/* User space's decision for one queued task (user ring buffer, user -> kernel). */
+struct dispatch_decision {
+	s32 pid;
+	s32 cpu;		/* exact CPU wanted, or STORELAND_CPU_ANY */
+	s32 llc;		/* LLC (CCX) queue to use, or STORELAND_LLC_ANY */
+	u32 flags;		/* reserved, must be 0 */
+	u64 enq_seq;		/* copied from queued_task.enq_seq */
+	u64 slice_ns;
+	u64 deadline;		/* position in the LLC queue, same clock as vtime */
+};
+
+/*
+ * Per-CPU event counters, written only by the CPU that owns the slot (no
+ * atomics, no sharing) and summed by user space.
+ */
+struct cpu_counters {
+	u64 queued_to_user;	/* tasks handed to user space */
+	u64 user_dispatches;	/* user-space decisions applied */
+	u64 fastpath_idle;	/* wake-ups sent straight to an idle CPU */
+	u64 fastpath_kthread;	/* per-CPU kthreads kept local */
+	u64 fastpath_self;	/* the scheduler's own threads */
+	u64 congested_ring_full;/* ring full: dispatched by BPF instead */
+	u64 congested_late;	/* user space late: dispatched by BPF instead */
+	u64 stale_dropped;	/* decisions for a re-enqueued/gone task */
+	u64 affinity_redirects;	/* decisions whose CPU/LLC the task may not use */
+	u64 llc_steals;		/* tasks pulled from another LLC's queue */
+	u64 usersched_runs;	/* times the scheduler's loop was put on a CPU */
+	u64 pad[5];		/* keeps each CPU's slot on its own cache lines */
+};
+
+#ifndef __cplusplus
+_Static_assert(sizeof(struct queued_task) == 96, "queued_task layout changed");
+_Static_assert(sizeof(struct dispatch_decision) == 40, "dispatch_decision layout changed");
+_Static_assert(sizeof(struct cpu_counters) == 128, "cpu_counters layout changed");
+#endif
+
+#endif /* __STORELAND_INTF_H */

@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * scx_storeland: the kernel side of a sched_ext scheduler whose policy lives
+ * in user space.
+ *
+ * What the kernel sees:
+ *
+ *   wake-up ─► select_cpu ──(idle CPU)──────────────────────► local DSQ   (fast path)
+ *                 │
+ *                 └► enqueue ─► ring "queued" ─► Rust policy ─► user ring "decisions"
+ *                      │                                              │
+ *                      │ per-CPU kthreads, our own threads,            ▼ ops.dispatch
+ *                      │ ring full / user space late                  per-LLC DSQ (by deadline)
+ *                      └──────────────► per-LLC DSQ (BPF deadline) ◄──┘ or an idle CPU
+ *
+ * Each CPU pulls from its own LLC (CCX) queue first and steals from the other
+ * LLCs only when its own is empty, so tasks stay on their L3 unless a CPU
+ * would otherwise idle. The runtime accounting that the kernel's
+ * update_curr() does for CFS happens here in running/tick/stopping and feeds
+ * both the user-space policy (through the queued records) and the fallback.
+ *
+ * Nothing on a task's path ever waits for user space: if the ring is full or
+ * the policy loop has not drained it for usersched_late_ns, BPF queues the
+ * task itself.
+ */
+#include <scx/common.bpf.h>
+#include "intf.h"
+
+char _license[] SEC("license") = "GPL";
+
+UEI_DEFINE(uei);
+
+/* DSQ ids: one queue for the policy loop, one per LLC. */
+#define USERSCHED_DSQ	0x10000ULL
+#define LLC_DSQ_BASE	0x100ULL
+#define LLC_DSQ(llc)	(LLC_DSQ_BASE + (llc))
+
+/*
+ * Knobs and topology, set by the loader before the program is loaded.
+ */
+const volatile u32 usersched_tgid;		/* our process: its threads never queue to user space */
+const volatile u64 slice_ns = 5000000ULL;	/* default slice */
+const volatile u64 slice_min_ns = 250000ULL;	/* bounds for user-space slices */
+const volatile u64 slice_max_ns = 20000000ULL;
+const volatile u64 sleep_credit_ns = 5000000ULL;	/* max vtime credit a sleeper keeps */
+const volatile u64 usersched_late_ns = 50000000ULL;	/* after this, BPF stops waiting for user space */
+const volatile u32 nr_cpus = 1;			/* possible CPU ids */
+const volatile u32 nr_llcs = 1;
+const volatile u32 cpu_llc[STORELAND_MAX_CPUS];
+const volatile u32 llc_nr_cpus[STORELAND_MAX_LLCS];
+const volatile u32 llc_cpus[STORELAND_MAX_LLCS][STORELAND_MAX_LLC_CPUS];
+
+/*
+ * State shared with user space (mmap'ed .bss).
+ */
+struct cpu_counters counters[STORELAND_MAX_CPUS];
+volatile u64 usersched_last_drain_ns;	/* written by the policy loop (CLOCK_MONOTONIC) */
+u64 ring_pending_since_ns;		/* when the queued ring last went from empty to non-empty */
+u64 vtime_now;				/* largest vtime of any task that started running */
+
+/* Tasks waiting for a decision, kernel -> user. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, STORELAND_RING_ENTRIES * sizeof(struct queued_task));
+} queued SEC(".maps");
+
+/* Decisions, user -> kernel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_USER_RINGBUF);
+	__uint(max_entries, STORELAND_RING_ENTRIES * sizeof(struct dispatch_decision));
+} decisions SEC(".maps");
+
+/* What we track per task. */
+struct task_ctx {
+	u64 enq_seq;		/* bumped on every ops.enqueue() */
+	u64 user_seq;		/* enq_seq of the record user space holds, 0 if none */
+	u64 vtime;		/* weighted runtime, the fairness clock */
+	u64 exec_runtime;	/* runtime since the task last woke up */
+	u64 stint_runtime;	/* runtime since it last got a CPU */
+	u64 last_runtime;	/* runtime of the previous stint */
+	u64 charged_at;		/* last time runtime was accounted */
+	s32 waker_cpu;
+	u32 nr_wakeups;
+	bool woke_up;		/* the next enqueue is a wake-up */
+	bool slept_in_iowait;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_ctx);
+} task_ctx_stor SEC(".maps");
+
+static struct task_ctx *lookup_task_ctx(const struct task_struct *p)
+{
+	return bpf_task_storage_get(&task_ctx_stor, (struct task_struct *)p, 0, 0);
+}
+
+/* The calling CPU's own counter slot. */
+static struct cpu_counters *my_counters(void)
+{
+	u32 cpu = bpf_get_smp_processor_id();
+
+	if (cpu >= STORELAND_MAX_CPUS)
+		return NULL;
+	return &counters[cpu];
+}
+
+#define COUNT(field)						\
+	do {							\
+		struct cpu_counters *__c = my_counters();	\
+		if (__c)					\
+			__c->field++;				\
+	} while (0)
+
+static bool is_usersched_task(const struct task_struct *p)
+{
+	return p->tgid == usersched_tgid;
+}
+
+/* The policy loop runs on the main thread of our process. */
+static bool is_usersched_loop(const struct task_struct *p)
+{
+	return p->pid == usersched_tgid;
+}
+
+static bool is_pcpu_kthread(const struct task_struct *p)
+{
+	return (p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1;
+}
+
+static u32 llc_of(s32 cpu)
+{
+	if (cpu < 0 || cpu >= STORELAND_MAX_CPUS)
+		return 0;
+	return cpu_llc[cpu];
+}
+
+/* Can @p be put on @cpu's local DSQ without the kernel rejecting it? */
+static bool can_run_on(const struct task_struct *p, s32 cpu)
+{
+	if (cpu < 0 || cpu >= nr_cpus)
+		return false;
+	if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		return false;
+	return !is_migration_disabled(p) || cpu == scx_bpf_task_cpu(p);
+}
+
+static bool llc_allows(const struct task_struct *p, u32 llc)
+{
+	u32 i, n;
+
+	if (llc >= STORELAND_MAX_LLCS)
+		return false;
+	n = llc_nr_cpus[llc];
+	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
+		if (i >= n)
+			break;
+		if (can_run_on(p, llc_cpus[llc][i]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The LLC whose queue @p should wait in: @want if some CPU there may run @p,
+ * else the LLC of a CPU it may use. A queue no allowed CPU reads would strand
+ * the task until the watchdog fires.
+ */
+static u32 usable_llc(const struct task_struct *p, s32 want)
+{
+	s32 cpu = scx_bpf_task_cpu(p);
+	u32 llc;
+
+	if (want >= 0 && want < nr_llcs &&
+	    (p->nr_cpus_allowed >= nr_cpus && !is_migration_disabled(p)))
+		return want;
+	if (want >= 0 && want < nr_llcs && llc_allows(p, want))
+		return want;
+
+	COUNT(affinity_redirects);
+	if (!can_run_on(p, cpu))
+		cpu = bpf_cpumask_any_distribute(p->cpus_ptr);
+	llc = llc_of(cpu);
+	return llc < nr_llcs ? llc : 0;
+}
+
+/* Wake one idle CPU of @llc that may run @p, so the queued task starts now. */
+static void kick_idle_in_llc(const struct task_struct *p, u32 llc)
+{
+	u32 i, n, start;
+
+	if (llc >= STORELAND_MAX_LLCS)
+		return;
+	n = llc_nr_cpus[llc];
+	if (!n || n > STORELAND_MAX_LLC_CPUS)
+		return;
+	start = bpf_get_prandom_u32() % n;
+	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
+		u32 idx;
+		s32 cpu;
+
+		if (i >= n)
+			break;
+		idx = (start + i) % n;
+		if (idx >= STORELAND_MAX_LLC_CPUS)
+			break;
+		cpu = llc_cpus[llc][idx];
+		if (can_run_on(p, cpu) && scx_bpf_test_and_clear_cpu_idle(cpu)) {
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			return;
+		}
+	}
+}
+
+/* Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there. */
+static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 deadline)
+{
+	u32 llc = usable_llc(p, want_llc);
+
+	scx_bpf_dsq_insert_vtime(p, LLC_DSQ(llc), slice, deadline, 0);
+	kick_idle_in_llc(p, llc);
+}
+
+static u64 clamp_slice(u64 slice)
+{
+	if (slice < slice_min_ns)
+		return slice_min_ns;
+	if (slice > slice_max_ns)
+		return slice_max_ns;
+	return slice;
+}
+
+/*
+ * Account the runtime since the last accounting point: this is sched_ext's
+ * update_curr(). vtime advances inversely to the task's weight.
+ */
+static void charge_runtime(struct task_struct *p, struct task_ctx *tctx, u64 now)
+{
+	u64 delta = now > tctx->charged_at ? now - tctx->charged_at : 0;
+	u32 weight = p->scx.weight ? p->scx.weight : 100;
+
+	tctx->charged_at = now;
+	tctx->exec_runtime += delta;
+	tctx->stint_runtime += delta;
+	tctx->vtime += delta * 100 / weight;
+}
+
+/*
+ * BPF's own deadline, used whenever user space is bypassed: vtime plus the
+ * runtime since the last wake-up (capped), so sleepers go first.
+ */
+static u64 fallback_deadline(const struct task_ctx *tctx)
+{
+	u64 lag = tctx->exec_runtime < slice_max_ns ? tctx->exec_runtime : slice_max_ns;
+
+	return tctx->vtime + lag;
+}
+
+static void queue_fallback(struct task_struct *p, struct task_ctx *tctx)
+{
+	queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), slice_ns, fallback_deadline(tctx));
+}
+
+/*
+ * User space is late when records have waited longer than usersched_late_ns
+ * and the loop has not drained the ring in that time (stopped, starved).
+ */
+static bool usersched_is_late(void)
+{
+	u64 now = bpf_ktime_get_ns();
+	u64 last_drain = usersched_last_drain_ns;
+
+	if (!bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA))
+		return false;
+	return now - ring_pending_since_ns > usersched_late_ns &&
+	       now - last_drain > usersched_late_ns;
+}
+
+/* Hand @p to the user-space policy; false if the ring is full. */
+static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	struct queued_task *q;
+	u64 flags = 0;
+
+	if (!bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA))
+		ring_pending_since_ns = bpf_ktime_get_ns();
+
+	q = bpf_ringbuf_reserve(&queued, sizeof(*q), 0);
+	if (!q)
+		return false;
+
+	if (tctx->woke_up)
+		flags |= STORELAND_TF_WAKEUP;
+	if (tctx->slept_in_iowait)
+		flags |= STORELAND_TF_IOWAIT;
+	if (p->flags & PF_KTHREAD)
+		flags |= STORELAND_TF_KTHREAD;
+
+	q->pid = p->pid;
+	q->prev_cpu = scx_bpf_task_cpu(p);
+	q->waker_cpu = tctx->woke_up ? tctx->waker_cpu : -1;
+	q->nr_cpus_allowed = p->nr_cpus_allowed;
+	q->enq_seq = tctx->enq_seq;
+	q->enq_flags = enq_flags;
+	q->flags = flags;
+	q->vtime = tctx->vtime;
+	q->exec_runtime = tctx->exec_runtime;
+	q->last_runtime = tctx->last_runtime;
+	q->enq_at = bpf_ktime_get_ns();
+	q->weight = p->scx.weight;
+	q->nr_wakeups = tctx->nr_wakeups;
+	__builtin_memcpy(q->comm, p->comm, sizeof(q->comm));
+
+	tctx->user_seq = tctx->enq_seq;
+	tctx->woke_up = false;
+	bpf_ringbuf_submit(q, 0);
+	return true;
+}
+
+/*
+ * ops.select_cpu: pick the CPU a waking task should go to. If the kernel's
+ * LLC-aware idle picker finds an idle CPU, the task goes straight there: no
+ * decision is worth an idle CPU's wait.
+ */
+s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	bool is_idle = false;
+	s32 cpu;
+
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_idle) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		if (is_usersched_task(p))
+			COUNT(fastpath_self);
+		else
+			COUNT(fastpath_idle);
+	}
+	return cpu;
+}
+
+/*
+ * ops.enqueue: @p is runnable and needs a CPU. Everything that must not wait
+ * on user space is queued here; the rest goes to the policy.
+ */
+void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (!tctx) {
+		scx_bpf_error("task %d has no context", p->pid);
+		return;
+	}
+	tctx->enq_seq++;
+	tctx->user_seq = 0;
+
+	/*
+	 * The policy loop itself: everything else waits on it, so it gets its
+	 * own queue that every CPU checks first. A wake-up with no idle CPU
+	 * preempts the CPU it last ran on.
+	 */
+	if (is_usersched_loop(p)) {
+		s32 cpu;
+
+		scx_bpf_dsq_insert(p, USERSCHED_DSQ, slice_ns, enq_flags);
+		COUNT(fastpath_self);
+		if (!(enq_flags & SCX_ENQ_WAKEUP))
+			return;
+		cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+		if (cpu >= 0)
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		else
+			scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);
+		return;
+	}
+
+	/* Our other threads (stats, signal handling) must not depend on us. */
+	if (is_usersched_task(p)) {
+		COUNT(fastpath_self);
+		queue_fallback(p, tctx);
+		return;
+	}
+
+	/* Per-CPU kthreads (ksoftirqd, NVMe completion kworkers) stay local. */
+	if (is_pcpu_kthread(p)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		COUNT(fastpath_kthread);
+		return;
+	}
+
+	if (usersched_is_late()) {
+		COUNT(congested_late);
+		queue_fallback(p, tctx);
+		return;
+	}
+
+	if (!queue_to_user(p, tctx, enq_flags)) {
+		COUNT(congested_ring_full);
+		queue_fallback(p, tctx);
+		return;
+	}
+	COUNT(queued_to_user);
+}
+
+/*
+ * ops.dequeue: @p leaves BPF custody before being dispatched (affinity or
+ * priority change, class change). A decision user space still holds for it
+ * is now stale.
+ */
+void BPF_STRUCT_OPS(storeland_dequeue, struct task_struct *p, u64 deq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (tctx)
+		tctx->user_seq = 0;
+}
+
+struct drain_ctx {
+	u32 applied;
+};
+
+/*
+ * Apply one user-space decision. A decision is stale when the task it names
+ * is gone, was re-enqueued since (new enq_seq) or left our custody: it is
+ * dropped, and the task's current record gets its own decision.
+ */
+static long apply_decision(struct bpf_dynptr *dynptr, void *context)
+{
+	struct drain_ctx *dc = context;
+	struct dispatch_decision d;
+	struct task_struct *p;
+	struct task_ctx *tctx;
+
+	dc->applied++;
+	if (bpf_dynptr_read(&d, sizeof(d), dynptr, 0, 0)) {
+		COUNT(stale_dropped);
+		goto next;
+	}
+
+	p = bpf_task_from_pid(d.pid);
+	if (!p) {
+		COUNT(stale_dropped);
+		goto next;
+	}
+
+	tctx = lookup_task_ctx(p);
+	if (!tctx || !d.enq_seq || tctx->user_seq != d.enq_seq) {
+		COUNT(stale_dropped);
+		bpf_task_release(p);
+		goto next;
+	}
+	tctx->user_seq = 0;
+
+	if (d.cpu >= 0 && can_run_on(p, d.cpu) && scx_bpf_test_and_clear_cpu_idle(d.cpu)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | d.cpu, clamp_slice(d.slice_ns), 0);
+		scx_bpf_kick_cpu(d.cpu, SCX_KICK_IDLE);
+	} else {
+		s32 llc = d.llc >= 0 ? d.llc : (s32)llc_of(d.cpu >= 0 ? d.cpu : scx_bpf_task_cpu(p));
+
+		queue_in_llc(p, llc, clamp_slice(d.slice_ns), d.deadline);
+	}
+	COUNT(user_dispatches);
+	bpf_task_release(p);
+next:
+	/* Stay within dispatch_max_batch insertions per ops.dispatch(). */
+	return dc->applied >= STORELAND_DRAIN_BATCH;
+}
+
+/*
+ * ops.dispatch: @cpu needs work (the kernel's pick_next for this class).
+ * Apply pending decisions, run the policy loop if it is waiting, then take
+ * the earliest deadline of this LLC, then steal from the other LLCs.
+ * Returning empty-handed keeps @prev running if it still can.
+ */
+void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
+{
+	struct drain_ctx dc = {};
+	u32 llc = llc_of(cpu), i;
+
+	bpf_user_ringbuf_drain(&decisions, apply_decision, &dc, BPF_RB_NO_WAKEUP);
+
+	if (scx_bpf_dsq_move_to_local(USERSCHED_DSQ, 0)) {
+		COUNT(usersched_runs);
+		return;
+	}
+
+	if (scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0))
+		return;
+
+	bpf_for(i, 1, STORELAND_MAX_LLCS) {
+		u32 victim;
+
+		if (i >= nr_llcs)
+			break;
+		victim = (llc + i) % nr_llcs;
+		if (scx_bpf_dsq_move_to_local(LLC_DSQ(victim), 0)) {
+			COUNT(llc_steals);
+			return;
+		}
+	}
+}
+
+/*
+ * Called by the policy loop (BPF_PROG_TEST_RUN) after it submitted
+ * decisions: wake one idle CPU so its ops.dispatch() applies them now
+ * instead of at the next slice expiry. Busy CPUs apply them on their own.
+ */
+SEC("syscall")
+int kick_idle_cpu(void *ctx)
+{
+	const struct cpumask *online = scx_bpf_get_online_cpumask();
+	s32 cpu = scx_bpf_pick_idle_cpu(online, 0);
+
+	scx_bpf_put_cpumask(online);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	return cpu;
+}
+
+/*
+ * ops.runnable: @p became runnable. On a wake-up, reset the per-wake runtime
+ * and cap the vtime credit earned while asleep.
+ */
+void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	u64 min_vtime;
+
+	if (!tctx || !(enq_flags & SCX_ENQ_WAKEUP))
+		return;
+
+	tctx->woke_up = true;
+	tctx->waker_cpu = bpf_get_smp_processor_id();
+	tctx->nr_wakeups++;
+	tctx->exec_runtime = 0;
+
+	min_vtime = vtime_now > sleep_credit_ns ? vtime_now - sleep_credit_ns : 0;
+	if (tctx->vtime < min_vtime)
+		tctx->vtime = min_vtime;
+}
+
+/* ops.running: @p got a CPU; start its accounting stint. */
+void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (!tctx)
+		return;
+	tctx->charged_at = scx_bpf_now();
+	tctx->stint_runtime = 0;
+	/* Its wake-up has been handled, whichever path it took. */
+	tctx->woke_up = false;
+	if (tctx->vtime > vtime_now)
+		vtime_now = tctx->vtime;
+}
+
+/* ops.tick: periodic runtime accounting while @p runs. */
+void BPF_STRUCT_OPS(storeland_tick, struct task_struct *p)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (tctx)
+		charge_runtime(p, tctx, scx_bpf_now());
+}
+
+/* ops.stopping: @p leaves the CPU; close its accounting stint. */
+void BPF_STRUCT_OPS(storeland_stopping, struct task_struct *p, bool runnable)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (!tctx)
+		return;
+	charge_runtime(p, tctx, scx_bpf_now());
+	tctx->last_runtime = tctx->stint_runtime;
+}
+
+/*
+ * ops.quiescent: @p stopped being runnable. Remember whether it went to
+ * sleep waiting for I/O: that is what marks NVMe submitters and database
+ * threads.
+ */
+void BPF_STRUCT_OPS(storeland_quiescent, struct task_struct *p, u64 deq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct task_struct *task = p;	/* the macro below shadows "p" */
+
+	if (tctx && (deq_flags & SCX_DEQ_SLEEP))
+		tctx->slept_in_iowait = BPF_CORE_READ_BITFIELD(task, in_iowait);
+}
+
+/* ops.init_task: allocate per-task state (may sleep). */
+s32 BPF_STRUCT_OPS_SLEEPABLE(storeland_init_task, struct task_struct *p,
+			     struct scx_init_task_args *args)
+{
+	if (!bpf_task_storage_get(&task_ctx_stor, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE))
+		return -ENOMEM;
+	return 0;
+}
+
+/* ops.enable: @p joins this scheduler; it starts level with the others. */
+void BPF_STRUCT_OPS(storeland_enable, struct task_struct *p)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (!tctx)
+		return;
+	tctx->vtime = vtime_now;
+	tctx->exec_runtime = 0;
+}
+
+/* ops.exit_task: @p leaves; a decision still in flight for it will be dropped. */
+void BPF_STRUCT_OPS(storeland_exit_task, struct task_struct *p, struct scx_exit_task_args *args)
+{
+	bpf_task_storage_delete(&task_ctx_stor, p);
+}
+
+/*
+ * ops.cpu_online / ops.cpu_offline: the topology the queues were built for
+ * changed. Ask user space to restart with the new one.
+ */
+void BPF_STRUCT_OPS(storeland_cpu_online, s32 cpu)
+{
+	scx_bpf_exit(SCX_ECODE_ACT_RESTART | SCX_ECODE_RSN_HOTPLUG,
+		     "CPU %d came online, restarting with the new topology", cpu);
+}
+
+void BPF_STRUCT_OPS(storeland_cpu_offline, s32 cpu)
+{
+	scx_bpf_exit(SCX_ECODE_ACT_RESTART | SCX_ECODE_RSN_HOTPLUG,
+		     "CPU %d went offline, restarting with the new topology", cpu);
+}
+
+/* ops.init: create the queues the topology asks for. */
+s32 BPF_STRUCT_OPS_SLEEPABLE(storeland_init)
+{
+	u32 i;
+	s32 ret;
+
+	if (!nr_llcs || nr_llcs > STORELAND_MAX_LLCS || !usersched_tgid) {
+		scx_bpf_error("bad configuration: nr_llcs=%u usersched_tgid=%u",
+			      nr_llcs, usersched_tgid);
+		return -EINVAL;
+	}
+
+	ret = scx_bpf_create_dsq(USERSCHED_DSQ, -1);
+	if (ret)
+		return ret;
+
+	bpf_for(i, 0, STORELAND_MAX_LLCS) {
+		if (i >= nr_llcs)
+			break;
+		ret = scx_bpf_create_dsq(LLC_DSQ(i), -1);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ops.exit: record why we were unloaded for user space to report. */
+void BPF_STRUCT_OPS(storeland_exit, struct scx_exit_info *ei)
+{
+	UEI_RECORD(uei, ei);
+}
+
+SCX_OPS_DEFINE(storeland_ops,
+	       .select_cpu		= (void *)storeland_select_cpu,
+	       .enqueue			= (void *)storeland_enqueue,
+	       .dequeue			= (void *)storeland_dequeue,
+	       .dispatch		= (void *)storeland_dispatch,
+	       .runnable		= (void *)storeland_runnable,
+	       .running			= (void *)storeland_running,
+	       .tick			= (void *)storeland_tick,
+	       .stopping		= (void *)storeland_stopping,
+	       .quiescent		= (void *)storeland_quiescent,
+	       .init_task		= (void *)storeland_init_task,
+	       .enable			= (void *)storeland_enable,
+	       .exit_task		= (void *)storeland_exit_task,
+	       .cpu_online		= (void *)storeland_cpu_online,
+	       .cpu_offline		= (void *)storeland_cpu_offline,
+	       .init			= (void *)storeland_init,
+	       .exit			= (void *)storeland_exit,
+	       .dispatch_max_batch	= STORELAND_DRAIN_BATCH,
+	       .timeout_ms		= 5000,
+	       .name			= "storeland");

@@ -1,0 +1,125 @@
+//! Scheduler event counters: the BPF side's per-CPU slots summed into one
+//! view. Every CPU writes only its own slot, so the hot path takes no lock
+//! and shares no cache line; user space adds them up when asked.
+
+use std::fmt;
+
+use crate::intf::cpu_counters;
+
+/// Totals over all CPUs since the scheduler attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Tasks handed to the user-space policy.
+    pub queued_to_user: u64,
+    /// User-space decisions applied by BPF.
+    pub user_dispatches: u64,
+    /// Wake-ups sent straight to an idle CPU.
+    pub fastpath_idle: u64,
+    /// Per-CPU kthreads kept on their CPU.
+    pub fastpath_kthread: u64,
+    /// The scheduler's own threads.
+    pub fastpath_self: u64,
+    /// Ring full: BPF queued the task itself.
+    pub congested_ring_full: u64,
+    /// User space late: BPF queued the task itself.
+    pub congested_late: u64,
+    /// Decisions dropped because the task was re-enqueued or gone.
+    pub stale_dropped: u64,
+    /// Decisions whose CPU/LLC the task may not use, redirected.
+    pub affinity_redirects: u64,
+    /// Tasks a CPU pulled from another LLC's queue.
+    pub llc_steals: u64,
+    /// Times the policy loop was put on a CPU.
+    pub usersched_runs: u64,
+}
+
+impl Counters {
+    /// Sum per-CPU slots.
+    pub fn sum<'a>(slots: impl IntoIterator<Item = &'a cpu_counters>) -> Self {
+        let mut total = Self::default();
+        for s in slots {
+            total.queued_to_user += s.queued_to_user;
+            total.user_dispatches += s.user_dispatches;
+            total.fastpath_idle += s.fastpath_idle;
+            total.fastpath_kthread += s.fastpath_kthread;
+            total.fastpath_self += s.fastpath_self;
+            total.congested_ring_full += s.congested_ring_full;
+            total.congested_late += s.congested_late;
+            total.stale_dropped += s.stale_dropped;
+            total.affinity_redirects += s.affinity_redirects;
+            total.llc_steals += s.llc_steals;
+            total.usersched_runs += s.usersched_runs;
+        }
+        total
+    }
+
+    /// Tasks placed by BPF without asking user space.
+    pub fn fastpath_dispatches(&self) -> u64 {
+        self.fastpath_idle + self.fastpath_kthread + self.fastpath_self
+    }
+
+    /// Tasks BPF queued itself because user space could not take them.
+    pub fn congestion_fallbacks(&self) -> u64 {
+        self.congested_ring_full + self.congested_late
+    }
+}
+
+/// One `key=value` line, the format the logs and the VM test read.
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "user_dispatches={} fastpath_dispatches={} queued_to_user={} \
+             fastpath_idle={} fastpath_kthread={} fastpath_self={} \
+             congestion_fallbacks={} congested_ring_full={} congested_late={} \
+             stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={}",
+            self.user_dispatches,
+            self.fastpath_dispatches(),
+            self.queued_to_user,
+            self.fastpath_idle,
+            self.fastpath_kthread,
+            self.fastpath_self,
+            self.congestion_fallbacks(),
+            self.congested_ring_full,
+            self.congested_late,
+            self.stale_dropped,
+            self.affinity_redirects,
+            self.llc_steals,
+            self.usersched_runs,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(user: u64, idle: u64, kthread: u64, full: u64, late: u64) -> cpu_counters {
+        // SAFETY: cpu_counters is plain integers; all-zero is a valid value.
+        let mut s: cpu_counters = unsafe { std::mem::zeroed() };
+        s.user_dispatches = user;
+        s.fastpath_idle = idle;
+        s.fastpath_kthread = kthread;
+        s.congested_ring_full = full;
+        s.congested_late = late;
+        s
+    }
+
+    #[test]
+    fn sums_every_cpu_slot() {
+        let slots = [slot(3, 1, 0, 0, 2), slot(4, 0, 5, 1, 0)];
+        let c = Counters::sum(&slots);
+        assert_eq!(c.user_dispatches, 7);
+        assert_eq!(c.fastpath_dispatches(), 6);
+        assert_eq!(c.congestion_fallbacks(), 3);
+    }
+
+    #[test]
+    fn log_line_names_each_counter() {
+        let c = Counters::sum(&[slot(10, 2, 3, 0, 0)]);
+        let line = c.to_string();
+        assert!(line.starts_with("user_dispatches=10 fastpath_dispatches=5 "), "{line}");
+        assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
+        assert!(line.ends_with(" usersched_runs=0"), "{line}");
+    }
+}

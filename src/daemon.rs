@@ -1,0 +1,107 @@
+//! The policy loop: drain queued tasks, decide, submit, repeat. Runs on the
+//! main thread (BPF recognises it by pid and never queues it behind the
+//! tasks it schedules) and never blocks while tasks wait on it: it sleeps in
+//! epoll only when the ring is empty.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use log::info;
+
+use storeland::intf::RING_ENTRIES;
+use storeland::policy::{Policy, TaskObservation};
+
+use crate::loader::Attached;
+use crate::rings::Rings;
+
+/// Longest sleep between checks for a signal or a kernel exit.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// Why the loop ended.
+pub enum Outcome {
+    /// An operator's signal: detached cleanly.
+    Detached,
+    /// The kernel asked for a restart (CPU hotplug).
+    Restart(String),
+    /// The kernel unloaded the scheduler without being asked to.
+    Ejected(String),
+}
+
+pub struct Daemon<'obj> {
+    bpf: Attached<'obj>,
+    rings: Rings,
+    policy: Policy,
+    shutdown: Arc<AtomicBool>,
+    stats_every: Option<Duration>,
+    batch: Vec<TaskObservation>,
+}
+
+impl<'obj> Daemon<'obj> {
+    pub fn new(
+        bpf: Attached<'obj>,
+        rings: Rings,
+        policy: Policy,
+        shutdown: Arc<AtomicBool>,
+        stats_every: Option<Duration>,
+    ) -> Self {
+        Self {
+            bpf,
+            rings,
+            policy,
+            shutdown,
+            stats_every,
+            batch: Vec::with_capacity(RING_ENTRIES),
+        }
+    }
+
+    pub fn run(mut self) -> Result<Outcome> {
+        let mut next_stats = self.stats_every.map(|every| Instant::now() + every);
+
+        while !self.shutdown.load(Ordering::Relaxed) && !self.bpf.exited() {
+            self.batch.clear();
+            let drained = self.rings.drain(&mut self.batch)?;
+            self.bpf.note_drained();
+            for task in &self.batch {
+                let decision = self.policy.decide(task);
+                self.rings.push(&decision);
+            }
+            if self.rings.flush()? > 0 {
+                self.bpf.kick_idle_cpu()?;
+            }
+
+            if self.rings.pending_decisions() > 0 {
+                // The decision ring is full: let BPF drain it.
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            } else if drained == 0 {
+                self.rings.wait(IDLE_WAIT);
+            }
+
+            if let (Some(due), Some(every)) = (next_stats, self.stats_every) {
+                if Instant::now() >= due {
+                    info!("counters: {}", self.bpf.counters());
+                    next_stats = Some(due + every);
+                }
+            }
+        }
+
+        let counters = self.bpf.counters();
+        let deferred = self.rings.decisions_deferred;
+        let requested = self.shutdown.load(Ordering::Relaxed);
+        let report = self.bpf.detach_and_report();
+        info!("final counters: {counters} decisions_deferred={deferred}");
+        let uei = report?;
+        if uei.should_restart() {
+            return Ok(Outcome::Restart(format!("{uei:?}")));
+        }
+        if requested {
+            Ok(Outcome::Detached)
+        } else {
+            Ok(Outcome::Ejected(
+                "the kernel unregistered the scheduler".into(),
+            ))
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! scx_storeland's kernel-free core: the records shared with the BPF side,
+//! the machine's CCX topology, the scheduling policy and the counters.
+//!
+//! Nothing here touches the kernel, so all of it is tested on any host. The
+//! binary (`src/main.rs`) adds the edges: loading the BPF program, the ring
+//! buffers and the operator contract.
+
+pub mod counters;
+pub mod intf;
+pub mod policy;
+pub mod preflight;
+pub mod topology;

@@ -1,0 +1,158 @@
+//! BPF lifecycle: open the skeleton, write the topology and knobs into its
+//! rodata, load, attach, watch for the kernel's exit, detach and report.
+//! The only module that knows libbpf-rs and the skeleton.
+
+use std::mem::MaybeUninit;
+
+use anyhow::{Context, Result};
+use libbpf_rs::{Link, OpenObject, ProgramInput};
+use scx_utils::{compat, scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, uei_report};
+use scx_utils::libbpf_clap_opts::LibbpfOpts;
+use scx_utils::UserExitInfo;
+
+use storeland::counters::Counters;
+use storeland::intf;
+use storeland::policy::PolicyConfig;
+use storeland::topology::CcxTopology;
+
+use crate::rings::Rings;
+
+#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, non_upper_case_globals)]
+mod bpf_skel {
+    include!(concat!(env!("OUT_DIR"), "/bpf_skel.rs"));
+}
+use bpf_skel::*;
+
+/// How long queued tasks may wait for the policy loop before BPF stops
+/// handing it new ones (well under the 5 s watchdog).
+const USERSCHED_LATE_NS: u64 = 50_000_000;
+
+/// What the loader needs from the command line.
+pub struct LoadOptions {
+    pub policy: PolicyConfig,
+    pub partial: bool,
+    pub exit_dump_len: u32,
+    pub verbose: bool,
+    pub libbpf: LibbpfOpts,
+}
+
+/// The scheduler, attached to the kernel. Dropping it detaches.
+pub struct Attached<'obj> {
+    skel: BpfSkel<'obj>,
+    link: Option<Link>,
+}
+
+impl<'obj> Attached<'obj> {
+    /// Open, configure, load and attach; returns the rings to talk over.
+    pub fn attach(
+        open_object: &'obj mut MaybeUninit<OpenObject>,
+        opts: &LoadOptions,
+        topo: &CcxTopology,
+    ) -> Result<(Self, Rings)> {
+        let mut builder = BpfSkelBuilder::default();
+        builder.obj_builder.debug(opts.verbose);
+        let open_opts = opts.libbpf.clone().into_bpf_open_opts();
+        let mut skel = scx_ops_open!(builder, open_object, storeland_ops, open_opts)?;
+
+        let ops = skel.struct_ops.storeland_ops_mut();
+        ops.exit_dump_len = opts.exit_dump_len;
+        ops.flags = if opts.partial {
+            *compat::SCX_OPS_SWITCH_PARTIAL
+        } else {
+            0
+        };
+
+        let rodata = skel
+            .maps
+            .rodata_data
+            .as_mut()
+            .context("BPF object has no rodata")?;
+        rodata.usersched_tgid = std::process::id();
+        rodata.slice_ns = opts.policy.slice_ns;
+        rodata.slice_min_ns = opts.policy.slice_min_ns;
+        rodata.slice_max_ns = opts.policy.slice_max_ns;
+        rodata.sleep_credit_ns = opts.policy.slice_ns;
+        rodata.usersched_late_ns = USERSCHED_LATE_NS;
+        rodata.nr_cpus = topo.nr_cpu_ids() as u32;
+        rodata.nr_llcs = topo.nr_llcs() as u32;
+        for llc in 0..topo.nr_llcs() {
+            let cpus = topo.llc_cpus(llc);
+            rodata.llc_nr_cpus[llc] = cpus.len() as u32;
+            for (i, &cpu) in cpus.iter().enumerate() {
+                rodata.llc_cpus[llc][i] = cpu;
+                rodata.cpu_llc[cpu as usize] = llc as u32;
+            }
+        }
+
+        let mut skel = scx_ops_load!(skel, storeland_ops, uei)?;
+        let link = scx_ops_attach!(skel, storeland_ops)?;
+        let rings = Rings::new(&skel.maps.queued, &skel.maps.decisions)?;
+        Ok((
+            Self {
+                skel,
+                link: Some(link),
+            },
+            rings,
+        ))
+    }
+
+    /// The kernel unloaded us (error, sysrq, hotplug).
+    pub fn exited(&self) -> bool {
+        uei_exited!(&self.skel, uei)
+    }
+
+    /// Sum of the per-CPU counters.
+    pub fn counters(&self) -> Counters {
+        let bss = self.skel.maps.bss_data.as_ref().expect("BPF object has no bss");
+        const _: () = assert!(
+            std::mem::size_of::<types::cpu_counters>() == std::mem::size_of::<intf::cpu_counters>()
+        );
+        // SAFETY: both types are bindings of the same C struct (sizes checked
+        // above, fields pinned by the intf tests), and the slice stays inside
+        // the mmap'ed .bss array.
+        let slots = unsafe {
+            std::slice::from_raw_parts(
+                bss.counters.as_ptr().cast::<intf::cpu_counters>(),
+                bss.counters.len(),
+            )
+        };
+        Counters::sum(slots)
+    }
+
+    /// Tell BPF the loop just drained the ring (its "user space is late" clock).
+    pub fn note_drained(&mut self) {
+        let now = monotonic_ns();
+        if let Some(bss) = self.skel.maps.bss_data.as_mut() {
+            // SAFETY: a plain u64 in the mmap'ed .bss; BPF reads it racily by design.
+            unsafe { std::ptr::write_volatile(&mut bss.usersched_last_drain_ns, now) };
+        }
+    }
+
+    /// Wake an idle CPU to apply the decisions just submitted.
+    pub fn kick_idle_cpu(&self) -> Result<()> {
+        self.skel
+            .progs
+            .kick_idle_cpu
+            .test_run(ProgramInput::default())
+            .context("running kick_idle_cpu")?;
+        Ok(())
+    }
+
+    /// Detach (if still attached) and return why the scheduler stopped.
+    /// Err carries the kernel's reason for an error exit (stall, BPF error).
+    pub fn detach_and_report(mut self) -> Result<UserExitInfo> {
+        drop(self.link.take());
+        uei_report!(&self.skel, uei)
+    }
+}
+
+/// CLOCK_MONOTONIC in ns, the clock bpf_ktime_get_ns() reads.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,87 @@
+# shellcheck shell=sh
+# Guest-side test helpers, sourced by the VM guest scripts (busybox ash).
+#   check NAME CMD [ARGS...]   run CMD; print "ok - NAME" or "not ok - NAME (details)"
+#                              followed by its last output lines as "#" comments; returns CMD's status
+#   expect_eq GOT WANT         succeed iff GOT = WANT, else say what differed (use with check)
+#   wait_for_file_content FILE EXPECTED TIMEOUT_S
+#                              poll until FILE's content is EXPECTED (at least one read)
+#   dmesg_mark                 later dmesg_clean calls only look at newer kernel messages
+#   dmesg_clean [NAME]         a check: no stall/BUG/WARNING/Oops/watchdog lines from
+#                              sched_ext, and no kernel BUG/WARN()/Oops/lockup at all
+#                              (VM_DMESG_IGNORE: extended regex of lines to ignore)
+#   note TEXT                  print "# TEXT"
+#   summary                    print "N passed, N failed"; non-zero if any failed
+# Do not use 'set -e' in guest scripts: a failed check must not end the run.
+
+VM_PASSED=0
+VM_FAILED=0
+VM_DMESG_SKIP=0
+
+note() { echo "# $*"; }
+
+check() {
+    local name="$1" out rc last
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        VM_PASSED=$((VM_PASSED + 1))
+        echo "ok - $name"
+        [ -z "${VM_VERBOSE:-}" ] || [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/#   /'
+    else
+        VM_FAILED=$((VM_FAILED + 1))
+        last=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
+        echo "not ok - $name (exit $rc${last:+: $last})"
+        [ -z "$out" ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
+    fi
+    return "$rc"
+}
+
+expect_eq() {
+    [ "$1" = "$2" ] && return 0
+    echo "got '$1', want '$2'"
+    return 1
+}
+
+# Centiseconds since boot: the deadline stays right however slow TCG is.
+_vm_now_cs() { awk '{ printf "%d\n", $1 * 100 }' /proc/uptime; }
+
+wait_for_file_content() {
+    local file="$1" want="$2" deadline got=""
+    deadline=$(($(_vm_now_cs) + $(awk -v t="$3" 'BEGIN { printf "%d\n", t * 100 }')))
+    while :; do
+        if [ -e "$file" ]; then
+            got=$(cat "$file" 2>/dev/null)
+            [ "$got" = "$want" ] && return 0
+        fi
+        if [ "$(_vm_now_cs)" -ge "$deadline" ]; then
+            if [ -e "$file" ]; then
+                echo "$file is '$got', want '$want' (waited ${3}s)"
+            else
+                echo "$file does not exist (waited ${3}s)"
+            fi
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+dmesg_mark() { VM_DMESG_SKIP=$(dmesg | wc -l); }
+
+_vm_dmesg_problems() {
+    local bad
+    bad=$(dmesg | tail -n +$((VM_DMESG_SKIP + 1)) | awk -v ign="${VM_DMESG_IGNORE:-}" '
+        ign != "" && $0 ~ ign { next }
+        tolower($0) ~ /sched_ext|scx/ && $0 ~ /[Ss]tall|BUG|WARNING|Oops|[Ww]atchdog/ { print; next }
+        /BUG:|WARNING: CPU: [0-9]+ PID:|Oops|Kernel panic|soft lockup|hard LOCKUP|blocked for more than/ { print }')
+    [ -z "$bad" ] && return 0
+    printf '%s\n' "$bad" | head -n 20
+    return 1
+}
+
+dmesg_clean() { check "${1:-dmesg clean}" _vm_dmesg_problems; }
+
+summary() {
+    echo "$VM_PASSED passed, $VM_FAILED failed"
+    [ "$VM_FAILED" -eq 0 ]
+}
