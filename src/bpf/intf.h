@@ -103,6 +103,10 @@ struct cpu_counters {
 _Static_assert(sizeof(struct queued_task) == 96, "queued_task layout changed");
 _Static_assert(sizeof(struct dispatch_decision) == 40, "dispatch_decision layout changed");
 _Static_assert(sizeof(struct cpu_counters) == 128, "cpu_counters layout changed");
+/* The BPF side masks indices with these, so they must be powers of two. */
+_Static_assert((STORELAND_MAX_CPUS & (STORELAND_MAX_CPUS - 1)) == 0, "MAX_CPUS not a power of 2");
+_Static_assert((STORELAND_MAX_LLCS & (STORELAND_MAX_LLCS - 1)) == 0, "MAX_LLCS not a power of 2");
+_Static_assert((STORELAND_MAX_LLC_CPUS & (STORELAND_MAX_LLC_CPUS - 1)) == 0, "MAX_LLC_CPUS not a power of 2");
 #endif
 
 #endif /* __STORELAND_INTF_H */

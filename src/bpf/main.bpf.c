@@ -104,7 +104,7 @@ static struct cpu_counters *my_counters(void)
 
 	if (cpu >= STORELAND_MAX_CPUS)
 		return NULL;
-	return &counters[cpu];
+	return &counters[cpu & (STORELAND_MAX_CPUS - 1)];
 }
 
 #define COUNT(field)						\
@@ -134,7 +134,7 @@ static u32 llc_of(s32 cpu)
 {
 	if (cpu < 0 || cpu >= STORELAND_MAX_CPUS)
 		return 0;
-	return cpu_llc[cpu];
+	return cpu_llc[(u32)cpu & (STORELAND_MAX_CPUS - 1)];
 }
 
 /* Can @p be put on @cpu's local DSQ without the kernel rejecting it? */
@@ -147,6 +147,12 @@ static bool can_run_on(const struct task_struct *p, s32 cpu)
 	return !is_migration_disabled(p) || cpu == scx_bpf_task_cpu(p);
 }
 
+/* The @idx-th CPU of @llc; the masks keep the verifier's bounds obvious. */
+static s32 llc_cpu(u32 llc, u32 idx)
+{
+	return llc_cpus[llc & (STORELAND_MAX_LLCS - 1)][idx & (STORELAND_MAX_LLC_CPUS - 1)];
+}
+
 static bool llc_allows(const struct task_struct *p, u32 llc)
 {
 	u32 i, n;
@@ -157,7 +163,7 @@ static bool llc_allows(const struct task_struct *p, u32 llc)
 	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
 		if (i >= n)
 			break;
-		if (can_run_on(p, llc_cpus[llc][i]))
+		if (can_run_on(p, llc_cpu(llc, i)))
 			return true;
 	}
 	return false;
@@ -204,9 +210,7 @@ static void kick_idle_in_llc(const struct task_struct *p, u32 llc)
 		if (i >= n)
 			break;
 		idx = (start + i) % n;
-		if (idx >= STORELAND_MAX_LLC_CPUS)
-			break;
-		cpu = llc_cpus[llc][idx];
+		cpu = llc_cpu(llc, idx);
 		if (can_run_on(p, cpu) && scx_bpf_test_and_clear_cpu_idle(cpu)) {
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 			return;
