@@ -118,7 +118,10 @@ mod tests {
     fn log_line_names_each_counter() {
         let c = Counters::sum(&[slot(10, 2, 3, 0, 0)]);
         let line = c.to_string();
-        assert!(line.starts_with("user_dispatches=10 fastpath_dispatches=5 "), "{line}");
+        assert!(
+            line.starts_with("user_dispatches=10 fastpath_dispatches=5 "),
+            "{line}"
+        );
         assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
         assert!(line.ends_with(" usersched_runs=0"), "{line}");
     }

@@ -6,9 +6,9 @@ use std::mem::MaybeUninit;
 
 use anyhow::{Context, Result};
 use libbpf_rs::{Link, OpenObject, ProgramInput};
-use scx_utils::{compat, scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, uei_report};
 use scx_utils::libbpf_clap_opts::LibbpfOpts;
 use scx_utils::UserExitInfo;
+use scx_utils::{compat, scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, uei_report};
 
 use storeland::counters::Counters;
 use storeland::intf;
@@ -17,7 +17,13 @@ use storeland::topology::CcxTopology;
 
 use crate::rings::Rings;
 
-#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, non_upper_case_globals)]
+#[allow(
+    clippy::all,
+    dead_code,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals
+)]
 mod bpf_skel {
     include!(concat!(env!("OUT_DIR"), "/bpf_skel.rs"));
 }
@@ -103,7 +109,12 @@ impl<'obj> Attached<'obj> {
 
     /// Sum of the per-CPU counters.
     pub fn counters(&self) -> Counters {
-        let bss = self.skel.maps.bss_data.as_ref().expect("BPF object has no bss");
+        let bss = self
+            .skel
+            .maps
+            .bss_data
+            .as_ref()
+            .expect("BPF object has no bss");
         const _: () = assert!(
             std::mem::size_of::<types::cpu_counters>() == std::mem::size_of::<intf::cpu_counters>()
         );

@@ -192,14 +192,25 @@ mod tests {
         let d = p.decide(&task(1, 1000 * MS, u64::MAX / 2, 100));
         assert_eq!(d.deadline, 1000 * MS + max_lag);
         let saturated = p.decide(&task(1, u64::MAX - 1, u64::MAX, 1));
-        assert_eq!(saturated.deadline, u64::MAX, "no overflow at the end of the clock");
+        assert_eq!(
+            saturated.deadline,
+            u64::MAX,
+            "no overflow at the end of the clock"
+        );
     }
 
     #[test]
     fn tasks_wait_on_the_ccx_they_last_ran_on() {
         let p = policy();
         let mut t = task(9, 0, 0, 100);
-        for (cpu, llc) in [(0, Some(0)), (1, Some(0)), (2, Some(1)), (3, Some(1)), (4, None), (-1, None)] {
+        for (cpu, llc) in [
+            (0, Some(0)),
+            (1, Some(0)),
+            (2, Some(1)),
+            (3, Some(1)),
+            (4, None),
+            (-1, None),
+        ] {
             t.prev_cpu = cpu;
             assert_eq!(p.decide(&t).llc, llc, "prev_cpu {cpu}");
         }

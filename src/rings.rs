@@ -101,7 +101,9 @@ impl Rings {
             };
             let bytes = sample.as_mut();
             // SAFETY: the sample is exactly `size` bytes, reserved above.
-            unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast::<dispatch_decision>(), *d) };
+            unsafe {
+                std::ptr::write_unaligned(bytes.as_mut_ptr().cast::<dispatch_decision>(), *d)
+            };
             self.decisions
                 .submit(sample)
                 .context("submitting a decision")?;

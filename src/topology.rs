@@ -27,7 +27,11 @@ impl CcxTopology {
         }
         let nr_cpu_ids = llcs.iter().flatten().max().map_or(0, |&c| c as usize + 1);
         if nr_cpu_ids > MAX_CPUS {
-            bail!("CPU id {} is beyond the supported {}", nr_cpu_ids - 1, MAX_CPUS);
+            bail!(
+                "CPU id {} is beyond the supported {}",
+                nr_cpu_ids - 1,
+                MAX_CPUS
+            );
         }
         let mut cpu_llc = vec![None; nr_cpu_ids];
         for (llc, cpus) in llcs.iter().enumerate() {
@@ -35,7 +39,10 @@ impl CcxTopology {
                 bail!("LLC {llc} has no online CPU");
             }
             if cpus.len() > MAX_LLC_CPUS {
-                bail!("LLC {llc} has {} CPUs, at most {MAX_LLC_CPUS} supported", cpus.len());
+                bail!(
+                    "LLC {llc} has {} CPUs, at most {MAX_LLC_CPUS} supported",
+                    cpus.len()
+                );
             }
             for &cpu in cpus {
                 if let Some(other) = cpu_llc[cpu as usize].replace(llc) {

@@ -125,6 +125,28 @@ positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; 
 check "tasks went through user space under load" positive "$user_delta"
 check "the fast path placed tasks too" positive "$fast_delta"
 
+# --- CPU hotplug: the scheduler restarts itself with the new topology ------
+restarts() { grep -c 'restarting at the kernel' "$LOG"; }
+wait_restarts() {
+    local n=0
+    while [ "$(restarts)" -lt "$1" ] && [ "$n" -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+    expect_eq "$(restarts)" "$1"
+}
+last_cpu=$((ncpu - 1))
+if [ -w /sys/devices/system/cpu/cpu$last_cpu/online ]; then
+    echo 0 >/sys/devices/system/cpu/cpu$last_cpu/online
+    check "CPU $last_cpu offline: the scheduler restarts in place" wait_restarts 1
+    check "attached again without CPU $last_cpu" wait_for_file_content $SCX/state enabled 60
+    check "the new topology lacks CPU $last_cpu" sh -c "grep 'topology: ' $LOG | tail -n 1 | grep -q '$((ncpu - 1)) CPUs'"
+    echo 1 >/sys/devices/system/cpu/cpu$last_cpu/online
+    check "CPU $last_cpu online: the scheduler restarts again" wait_restarts 2
+    check "attached again with all CPUs" wait_for_file_content $SCX/state enabled 60
+    check "hackbench after the hotplug restarts" hackbench -g 2 -l 50
+    check "still the same process" alive
+else
+    note "CPU hotplug not available in this VM: skipped"
+fi
+
 # --- SIGINT: clean detach ---------------------------------------------------
 kill -INT "$SCHED_PID"
 reap_scheduler 30
@@ -132,7 +154,7 @@ check "SIGINT exits 0" expect_eq "$SCHED_RC" 0
 check "state is disabled after SIGINT" wait_for_file_content $SCX/state disabled 30
 check "log reports the kernel's exit reason" grep -q 'EXIT: unregistered from user space' "$LOG"
 check "log has final counters" grep -q 'final counters: user_dispatches=' "$LOG"
-note "$(grep 'final counters' "$LOG" | sed 's/.*final counters: //')"
+note "$(grep "final counters" "$LOG" | tail -n 1 | sed "s/.*final counters: //")"
 
 # --- SIGKILL: the kernel falls back on its own -----------------------------
 start_scheduler
