@@ -1,0 +1,265 @@
+//! Serving the stats with scx_stats on the standard socket, so `--monitor`,
+//! scxtop's scheduler view and scx's OpenMetrics exporter work unchanged.
+//!
+//! The scheduling loop does almost nothing: when a client asks, it copies
+//! its counters into a [`SchedSample`] ([`StatsResponder::answer`], a
+//! non-blocking channel poll). Everything else (/proc, rates, JSON) happens
+//! on the server's threads.
+//!
+//! The socket path is shared by every scx scheduler, and scx_stats deletes
+//! whatever is at the path before binding. So before launching we check it
+//! ([`claim_socket`]): a socket someone answers on is left alone; a dead one
+//! is removed only if a record next to it shows we created it (a previous
+//! instance that was killed); anything else is left for the operator, and
+//! the scheduler runs without stats.
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use scx_stats::{StatsErrno, StatsOps, StatsReader, StatsServer, StatsServerData};
+
+use crate::stats::metrics::all_meta;
+use crate::stats::procfs::ProcSample;
+use crate::stats::sample::SchedSample;
+use crate::stats::Collector;
+
+/// Where every scx scheduler serves its stats.
+pub const DEFAULT_SOCKET: &str = "/var/run/scx/root/stats";
+
+/// How long a client request waits for the scheduling loop (it answers at
+/// least every 100 ms while attached; longer means it is restarting).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The record that marks a socket as ours: "<socket>.scx_storeland".
+pub fn owner_record(socket: &Path) -> PathBuf {
+    let mut p = socket.as_os_str().to_owned();
+    p.push(".scx_storeland");
+    PathBuf::from(p)
+}
+
+/// (device, inode) of a path, not following a final symlink.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+fn recorded_identity(record: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(record).ok()?;
+    let mut w = text.split_ascii_whitespace();
+    Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+}
+
+/// What we found at the socket path before serving.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Nothing there.
+    Free,
+    /// A dead socket a previous scx_storeland left behind: removed.
+    ReclaimedOurs,
+}
+
+/// Make `path` free for our server without touching anything we did not
+/// create. Errors say what is in the way.
+pub fn claim_socket(path: &Path) -> Result<Claim> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Claim::Free),
+        Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
+    };
+    if !meta.file_type().is_socket() {
+        bail!(
+            "{} exists and is not a socket; leaving it alone",
+            path.display()
+        );
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => bail!(
+            "another process serves stats on {}; leaving it alone",
+            path.display()
+        ),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+        Err(e) => return Err(e).with_context(|| format!("probing {}", path.display())),
+    }
+    let record = owner_record(path);
+    if recorded_identity(&record) != Some((meta.dev(), meta.ino())) {
+        bail!(
+            "{} is a dead socket that scx_storeland did not create; \
+             leaving it alone (remove it to get stats)",
+            path.display()
+        );
+    }
+    std::fs::remove_file(path).with_context(|| format!("removing our old {}", path.display()))?;
+    let _ = std::fs::remove_file(&record);
+    Ok(Claim::ReclaimedOurs)
+}
+
+/// The socket we created; removed again when dropped, if it is still ours.
+struct OwnedSocket {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+impl OwnedSocket {
+    fn mark(path: &Path) -> Self {
+        let identity = identity(path);
+        if let Some((dev, ino)) = identity {
+            let record = format!("{dev} {ino} {}\n", std::process::id());
+            if let Err(e) = std::fs::write(owner_record(path), record) {
+                log::warn!(
+                    "stats: cannot record {} as ours ({e}); a killed instance's socket \
+                     will need removing by hand",
+                    path.display()
+                );
+            }
+        }
+        Self {
+            path: path.to_path_buf(),
+            identity,
+        }
+    }
+}
+
+impl Drop for OwnedSocket {
+    fn drop(&mut self) {
+        if self.identity.is_some() && identity(&self.path) == self.identity {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(owner_record(&self.path));
+        }
+    }
+}
+
+/// The stats server, running. Dropping it stops serving and removes the socket.
+pub struct StatsService {
+    // Field order is drop order: stop the server before removing its socket.
+    server: StatsServer<(), SchedSample>,
+    _socket: OwnedSocket,
+    path: PathBuf,
+}
+
+impl StatsService {
+    /// Claim `path` and serve the `top` target there. `loop_tid` is the
+    /// scheduling thread's id, for its CPU time. Call it once the scheduler
+    /// is attached: before that, the path may belong to the scheduler we
+    /// would replace.
+    pub fn launch(path: &Path, version: &str, loop_tid: Option<i32>) -> Result<Self> {
+        let claim = claim_socket(path)?;
+        if claim == Claim::ReclaimedOurs {
+            log::info!(
+                "stats: removed the socket a previous scx_storeland left at {}",
+                path.display()
+            );
+        }
+        let baseline = Arc::new(ProcSample::read(loop_tid));
+        let version = version.to_string();
+        let mut data = StatsServerData::new();
+        for m in all_meta() {
+            data = data.add_meta(m);
+        }
+        let open = move |_: (&Sender<()>, &Receiver<SchedSample>)| {
+            let mut collector = Collector::new(version.clone(), (*baseline).clone());
+            let read =
+                move |_args: &BTreeMap<String, String>,
+                      (tx, rx): (&Sender<()>, &Receiver<SchedSample>)| {
+                    // A reply that came after an earlier request timed out.
+                    while rx.try_recv().is_ok() {}
+                    tx.send(()).map_err(|_| anyhow!("the scheduler stopped"))?;
+                    let sample = match rx.recv_timeout(REPLY_TIMEOUT) {
+                        Ok(s) => s,
+                        Err(RecvTimeoutError::Timeout) => {
+                            return Err(anyhow!("the scheduler did not answer (restarting?)")
+                                .context(StatsErrno(libc::EAGAIN)))
+                        }
+                        Err(RecvTimeoutError::Disconnected) => bail!("the scheduler stopped"),
+                    };
+                    let proc = ProcSample::read(loop_tid);
+                    Ok(serde_json::to_value(collector.update(sample, proc))?)
+                };
+            Ok(Box::new(read) as Box<dyn StatsReader<(), SchedSample>>)
+        };
+        let data = data.add_ops(
+            "top",
+            StatsOps {
+                open: Box::new(open),
+                close: None,
+            },
+        );
+        let server = StatsServer::new(data)
+            .set_path(path)
+            .launch()
+            .with_context(|| format!("serving stats on {}", path.display()))?;
+        let socket = OwnedSocket::mark(path);
+        Ok(Self {
+            server,
+            _socket: socket,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The scheduling loop's end of the channel, for one attach.
+    pub fn responder(
+        &self,
+        attached_at_ns: u64,
+        restarts: u64,
+        last_restart_reason: Option<String>,
+    ) -> StatsResponder {
+        let (replies, requests) = self.server.channels();
+        StatsResponder {
+            requests,
+            replies,
+            attached_at_ns,
+            restarts,
+            last_restart_reason,
+        }
+    }
+}
+
+/// The scheduling loop's end: answers stats requests without blocking.
+#[derive(Clone)]
+pub struct StatsResponder {
+    requests: Receiver<()>,
+    replies: Sender<SchedSample>,
+    attached_at_ns: u64,
+    restarts: u64,
+    last_restart_reason: Option<String>,
+}
+
+impl StatsResponder {
+    /// If a client is waiting, answer it with `sample()`; never blocks.
+    /// `sample` fills what the loop owns; the attach facts are added here.
+    #[inline]
+    pub fn answer(&self, mut sample: impl FnMut() -> SchedSample) {
+        while self.requests.try_recv().is_ok() {
+            self.reply(sample());
+        }
+    }
+
+    /// Wait up to `timeout` for a request and answer it (for a stats source
+    /// that has its own thread, such as a test's fake scheduler).
+    pub fn answer_within(&self, timeout: Duration, sample: impl FnOnce() -> SchedSample) -> bool {
+        if self.requests.recv_timeout(timeout).is_err() {
+            return false;
+        }
+        self.reply(sample());
+        true
+    }
+
+    fn reply(&self, mut s: SchedSample) {
+        s.attached_at_ns = self.attached_at_ns;
+        s.restarts = self.restarts;
+        s.last_restart_reason = self.last_restart_reason.clone();
+        // Unbounded channel: never blocks. Fails only when the server is gone.
+        let _ = self.replies.send(s);
+    }
+}
