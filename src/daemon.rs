@@ -12,9 +12,12 @@ use log::info;
 
 use storeland::intf::RING_ENTRIES;
 use storeland::policy::{Policy, TaskObservation};
+use storeland::stats::StatsResponder;
 
 use crate::loader::Attached;
 use crate::rings::Rings;
+
+mod stats; // the loop's side of the stats: the sample it hands the server
 
 /// Longest sleep between checks for a signal or a kernel exit.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -36,6 +39,7 @@ pub struct Daemon<'obj> {
     shutdown: Arc<AtomicBool>,
     stats_every: Option<Duration>,
     batch: Vec<TaskObservation>,
+    stats: Option<StatsResponder>,
 }
 
 impl<'obj> Daemon<'obj> {
@@ -53,7 +57,14 @@ impl<'obj> Daemon<'obj> {
             shutdown,
             stats_every,
             batch: Vec::with_capacity(RING_ENTRIES),
+            stats: None,
         }
+    }
+
+    /// Answer stats requests from the loop (see daemon/stats.rs).
+    pub fn with_stats(mut self, stats: Option<StatsResponder>) -> Self {
+        self.stats = stats;
+        self
     }
 
     pub fn run(mut self) -> Result<Outcome> {
@@ -78,6 +89,8 @@ impl<'obj> Daemon<'obj> {
             } else if drained == 0 {
                 self.rings.wait(IDLE_WAIT);
             }
+
+            self.answer_stats(); // non-blocking; copies counters only when asked
 
             if let (Some(due), Some(every)) = (next_stats, self.stats_every) {
                 if Instant::now() >= due {

@@ -10,4 +10,5 @@ pub mod intf;
 pub mod policy;
 pub mod preflight;
 pub mod stats;
+pub mod top;
 pub mod topology;

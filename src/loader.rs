@@ -130,6 +130,22 @@ impl<'obj> Attached<'obj> {
         Counters::sum(slots)
     }
 
+    /// The per-CPU counter slots of CPUs `0..nr_cpu_ids`, copied (for the stats).
+    pub fn counter_slots(&self, nr_cpu_ids: usize) -> Vec<intf::cpu_counters> {
+        let bss = self
+            .skel
+            .maps
+            .bss_data
+            .as_ref()
+            .expect("BPF object has no bss");
+        let n = nr_cpu_ids.min(bss.counters.len());
+        // SAFETY: as in counters(): same C struct, inside the mmap'ed .bss.
+        let slots = unsafe {
+            std::slice::from_raw_parts(bss.counters.as_ptr().cast::<intf::cpu_counters>(), n)
+        };
+        slots.to_vec()
+    }
+
     /// Tell BPF the loop just drained the ring (its "user space is late" clock).
     pub fn note_drained(&mut self) {
         let now = monotonic_ns();

@@ -9,6 +9,7 @@ mod loader;
 mod rings;
 
 use std::mem::MaybeUninit;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +21,10 @@ use scx_rustland_core::ALLOCATOR;
 
 use storeland::policy::{Policy, PolicyConfig};
 use storeland::preflight::{self, Host, EXIT_FAILURE};
+use storeland::stats::{self, StatsService};
 use storeland::topology::CcxTopology;
 
-use cli::Opts;
+use cli::{Command, Opts, TopArgs};
 use daemon::{Daemon, Outcome};
 use loader::{Attached, LoadOptions};
 
@@ -43,7 +45,19 @@ fn run(opts: Opts) -> i32 {
         println!("{}", version());
         return EXIT_OK;
     }
+    if opts.help_stats {
+        return match stats::metrics::write_help(&mut std::io::stdout()) {
+            Ok(()) => EXIT_OK,
+            Err(_) => EXIT_FAILURE,
+        };
+    }
+    if let Some(Command::Top(args)) = &opts.command {
+        return top(args, &opts.stats_socket); // no logger: it would garble the screen
+    }
     init_logging(opts.verbose);
+    if let Some(secs) = opts.monitor {
+        return monitor(&opts.stats_socket, secs, opts.json);
+    }
     info!("{} starting", version());
     info!(
         "options: {}",
@@ -78,6 +92,8 @@ fn schedule(opts: &Opts) -> Result<i32> {
     let _memory = LockedMemory::lock();
 
     let mut open_object = MaybeUninit::uninit();
+    let mut stats: Option<StatsService> = None;
+    let (mut restarts, mut last_restart) = (0u64, None::<String>);
     loop {
         let topo = CcxTopology::from_system()?;
         info!("topology: {topo}");
@@ -94,21 +110,108 @@ fn schedule(opts: &Opts) -> Result<i32> {
             opts.slice_us,
             topo.nr_llcs()
         );
+        let attached_at = stats::monotonic_ns();
+        if stats.is_none() && restarts == 0 {
+            stats = serve_stats(opts, &shutdown);
+        }
+        let responder = stats
+            .as_ref()
+            .map(|s| s.responder(attached_at, restarts, last_restart.clone()));
         let policy = Policy::new(policy_cfg.clone(), topo)?;
         let stats_every = opts.stats.map(Duration::from_secs_f64);
-        match Daemon::new(bpf, rings, policy, shutdown.clone(), stats_every).run()? {
+        let daemon = Daemon::new(bpf, rings, policy, shutdown.clone(), stats_every);
+        match daemon.with_stats(responder).run()? {
             Outcome::Detached => {
                 info!("detached on request; the kernel's default scheduler is back");
                 return Ok(EXIT_OK);
             }
             Outcome::Restart(why) => {
                 warn!("restarting at the kernel's request: {why}");
+                restarts += 1;
+                last_restart = Some(why);
                 continue;
             }
             Outcome::Ejected(why) => {
                 error!("{why}");
                 return Ok(EXIT_FAILURE);
             }
+        }
+    }
+}
+
+/// Serve stats on the standard socket, now that we are attached (so the
+/// socket cannot belong to a scheduler we replace); with `--stats SECS`,
+/// also print them from a client thread (never from the scheduling loop).
+/// Stats are optional: any problem is a warning, never a reason to stop.
+fn serve_stats(opts: &Opts, shutdown: &Arc<AtomicBool>) -> Option<StatsService> {
+    let loop_tid = Some(std::process::id() as i32); // the main thread runs the loop
+    let service = match StatsService::launch(&opts.stats_socket, &version(), loop_tid) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("stats: not serving: {e:#}");
+            return None;
+        }
+    };
+    info!("stats: serving on {}", service.path().display());
+    if let Some(secs) = opts.stats {
+        let (path, flag) = (service.path().to_path_buf(), shutdown.clone());
+        let spawned = std::thread::Builder::new()
+            .name("stats-print".into())
+            .spawn(move || {
+                let mut out = std::io::stdout();
+                let every = Duration::from_secs_f64(secs);
+                let stop = || flag.load(Ordering::Relaxed);
+                if let Err(e) = stats::client::monitor(&path, every, false, &stop, &mut out) {
+                    warn!("stats: printing stopped: {e:#}");
+                }
+            });
+        if let Err(e) = spawned {
+            warn!("stats: cannot start the printing thread: {e}");
+        }
+    }
+    Some(service)
+}
+
+/// `--monitor SECS`: print the running instance's stats; no scheduling.
+fn monitor(path: &Path, secs: f64, json: bool) -> i32 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        error!("installing the signal handler: {e}");
+        return EXIT_FAILURE;
+    }
+    let should_exit = || stop.load(Ordering::Relaxed);
+    let mut out = std::io::stdout();
+    match stats::client::monitor(
+        path,
+        Duration::from_secs_f64(secs),
+        json,
+        &should_exit,
+        &mut out,
+    ) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            error!("monitor: {e:#}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// `top`: the terminal UI, a client of the stats socket.
+fn top(args: &TopArgs, socket: &Path) -> i32 {
+    let opts = storeland::top::TopOptions {
+        socket: socket.to_path_buf(),
+        once: args.once,
+        replay: args.replay.clone(),
+        interval: Duration::from_secs_f64(args.interval),
+        width: args.width,
+        height: args.height,
+    };
+    match storeland::top::run(&opts) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("scx_storeland top: error: {e:#}");
+            EXIT_FAILURE
         }
     }
 }

@@ -8,10 +8,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use libbpf_rs::{MapCore, RingBuffer, RingBufferBuilder, UserRingBuffer};
+use libbpf_rs::{libbpf_sys, AsRawLibbpf, MapCore, RingBuffer, RingBufferBuilder, UserRingBuffer};
 
 use storeland::intf::{dispatch_decision, queued_task, RING_ENTRIES};
 use storeland::policy::{Decision, TaskObservation};
+use storeland::stats::RingSample;
 
 pub struct Rings {
     queued: RingBuffer<'static>,
@@ -20,6 +21,10 @@ pub struct Rings {
     outbox: VecDeque<dispatch_decision>,
     /// Submissions refused because the decision ring was full.
     pub decisions_deferred: u64,
+    /// For the stats: tasks drained, non-empty drains, largest drain.
+    tasks_drained: u64,
+    drains_nonempty: u64,
+    drain_batch_max: u64,
 }
 
 impl Rings {
@@ -47,6 +52,9 @@ impl Rings {
             inbox,
             outbox: VecDeque::with_capacity(RING_ENTRIES),
             decisions_deferred: 0,
+            tasks_drained: 0,
+            drains_nonempty: 0,
+            drain_batch_max: 0,
         })
     }
 
@@ -65,7 +73,40 @@ impl Rings {
         out.extend(inbox.iter().map(TaskObservation::from));
         let got = inbox.len();
         inbox.clear();
+        if got > 0 {
+            self.tasks_drained += got as u64;
+            self.drains_nonempty += 1;
+            self.drain_batch_max = self.drain_batch_max.max(got as u64);
+        }
         Ok(got)
+    }
+
+    /// The rings' state for the stats: two atomic loads, no syscall.
+    pub fn sample(&self) -> RingSample {
+        // Each record carries an 8-byte header and is padded to 8 bytes.
+        let record = (std::mem::size_of::<queued_task>() + 8).next_multiple_of(8) as u64;
+        // SAFETY: the ring_buffer pointer is valid while `self.queued` lives;
+        // ring 0 is the only ring added to it.
+        let (avail, size) = unsafe {
+            let ring = libbpf_sys::ring_buffer__ring(self.queued.as_libbpf_object().as_ptr(), 0);
+            if ring.is_null() {
+                (0, 0)
+            } else {
+                (
+                    libbpf_sys::ring__avail_data_size(ring) as u64,
+                    libbpf_sys::ring__size(ring) as u64,
+                )
+            }
+        };
+        RingSample {
+            queued_tasks: avail / record,
+            capacity_tasks: size / record,
+            tasks_drained: self.tasks_drained,
+            drains_nonempty: self.drains_nonempty,
+            drain_batch_max: self.drain_batch_max,
+            decisions_pending: self.outbox.len() as u64,
+            decisions_deferred: self.decisions_deferred,
+        }
     }
 
     /// Sleep until a task is queued or `timeout` passes.

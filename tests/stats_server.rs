@@ -1,0 +1,234 @@
+//! The stats server and its clients against a fake scheduler: a thread that
+//! answers the loop's end of the channel with made-up counters, exactly as
+//! the scheduling loop does. Runs on any host (no sched_ext, no root).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use storeland::intf::cpu_counters;
+use storeland::stats::client::{monitor, Connection, Unavailable};
+use storeland::stats::server::{claim_socket, owner_record, Claim};
+use storeland::stats::{monotonic_ns, RingSample, SchedSample, StatsService, StorelandStats};
+use storeland::topology::CcxTopology;
+
+/// A fresh directory for one test's socket.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("storeland-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fake_sample(n: u64) -> SchedSample {
+    let topo = CcxTopology::new(vec![vec![0, 1], vec![2, 3]]).unwrap();
+    let per_cpu = (0..4)
+        .map(|cpu| {
+            // SAFETY: plain integers; all-zero is valid.
+            let mut c: cpu_counters = unsafe { std::mem::zeroed() };
+            c.user_dispatches = 100 * n * (cpu + 1);
+            c.fastpath_idle = 10 * n;
+            c
+        })
+        .collect();
+    let ring = RingSample {
+        capacity_tasks: 8192,
+        ..Default::default()
+    };
+    SchedSample::new(monotonic_ns(), 0, topo, per_cpu, ring)
+}
+
+/// A fake scheduling loop answering every request until dropped.
+struct FakeScheduler {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<u64>>,
+}
+
+impl FakeScheduler {
+    fn start(service: &StatsService) -> Self {
+        let responder = service.responder(monotonic_ns(), 0, None);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut answered = 0;
+            while !flag.load(Ordering::Relaxed) {
+                if responder.answer_within(Duration::from_millis(50), || fake_sample(answered + 1))
+                {
+                    answered += 1;
+                }
+            }
+            answered
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+fn raw_request(path: &Path, line: &str) -> serde_json::Value {
+    let mut s = UnixStream::connect(path).unwrap();
+    s.write_all(line.as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap()
+}
+
+#[test]
+fn clients_get_our_stats_from_the_scheduling_loop() {
+    let dir = temp_dir("serve");
+    let path = dir.join("stats");
+    let service = StatsService::launch(&path, "test", None).unwrap();
+    let fake = FakeScheduler::start(&service);
+
+    let mut conn = Connection::new(&path);
+    let first = conn.fetch().unwrap();
+    assert_eq!(first.scheduler, "scx_storeland");
+    assert_eq!(first.version, "test");
+    assert_eq!((first.nr_cpus, first.nr_llcs), (4, 2));
+    assert_eq!(first.llcs[&0].cpus, vec![0, 1]);
+    assert_eq!(first.llcs[&1].cpus, vec![2, 3]);
+    let second = conn.fetch().unwrap();
+    assert!(second.user_dispatches_per_sec > 0.0, "{second:?}");
+    assert_eq!(second.preemptions_per_sec, None, "no source: absent");
+
+    // The raw protocol, as scxtop and the OpenMetrics exporter speak it.
+    let meta = raw_request(&path, r#"{"req":"stats_meta"}"#);
+    assert_eq!(meta["errno"], 0);
+    assert_eq!(meta["args"]["resp"]["StorelandStats"]["top"], "true");
+    let llc_field = &meta["args"]["resp"]["StorelandStats"]["fields"]["llcs"];
+    assert_eq!(llc_field["dict"]["datum"]["struct"], "LlcStats");
+    let stats = raw_request(&path, r#"{"req":"stats","args":{"target":"top"}}"#);
+    assert_eq!(stats["errno"], 0);
+    let parsed: StorelandStats = serde_json::from_value(stats["args"]["resp"].clone()).unwrap();
+    assert_eq!(parsed.llcs.len(), 2);
+
+    // Bad requests get an errno, not a hang or a crash.
+    let bad = raw_request(&path, r#"{"req":"stats","args":{"target":"nope"}}"#);
+    assert_ne!(bad["errno"], 0);
+    let garbage = raw_request(&path, "this is not json");
+    assert_ne!(garbage["errno"], 0);
+    assert!(conn.fetch().is_ok(), "the server still answers");
+
+    assert!(fake.stop() >= 3);
+    drop(service);
+    assert!(!path.exists(), "our socket is removed on exit");
+    assert!(!owner_record(&path).exists());
+}
+
+#[test]
+fn a_live_or_foreign_socket_is_never_touched() {
+    let dir = temp_dir("claim");
+    let path = dir.join("stats");
+
+    // Someone else serving there: left alone, we do not serve.
+    let other = UnixListener::bind(&path).unwrap();
+    assert!(StatsService::launch(&path, "test", None).is_err());
+    assert!(path.exists());
+    drop(other);
+
+    // Their dead socket (no record of ours): still left alone.
+    assert!(path.exists(), "a dropped listener leaves its socket file");
+    let err = claim_socket(&path).unwrap_err().to_string();
+    assert!(err.contains("did not create"), "{err}");
+    assert!(path.exists());
+
+    // Not a socket at all: left alone.
+    let file = dir.join("file");
+    std::fs::write(&file, "x").unwrap();
+    assert!(claim_socket(&file).is_err());
+    assert!(file.exists());
+
+    // A socket a killed scx_storeland left (its record matches): reclaimed.
+    std::fs::remove_file(&path).unwrap();
+    let service = StatsService::launch(&path, "test", None).unwrap();
+    std::mem::forget(service); // as if SIGKILLed: nothing cleaned up
+    assert!(path.exists() && owner_record(&path).exists());
+    // forget() leaves the listener thread running; make the socket dead.
+    std::fs::rename(&path, dir.join("moved")).unwrap();
+    let dead = UnixListener::bind(&path).unwrap();
+    drop(dead);
+    let meta = std::fs::metadata(&path).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    std::fs::write(
+        owner_record(&path),
+        format!("{} {} 1\n", meta.dev(), meta.ino()),
+    )
+    .unwrap();
+    assert_eq!(claim_socket(&path).unwrap(), Claim::ReclaimedOurs);
+    assert!(!path.exists());
+    assert_eq!(claim_socket(&path).unwrap(), Claim::Free);
+}
+
+/// A writer that reports each line it receives.
+struct Lines(mpsc::Sender<String>, Vec<u8>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1.extend_from_slice(buf);
+        while let Some(pos) = self.1.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.1.drain(..=pos).collect();
+            let _ = self
+                .0
+                .send(String::from_utf8_lossy(&line).trim_end().to_string());
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn monitor_waits_for_the_scheduler_then_prints_json_lines() {
+    let dir = temp_dir("monitor");
+    let path = dir.join("stats");
+    let (tx, rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let monitor_path = path.clone();
+    let client = thread::spawn(move || {
+        let mut out = Lines(tx, Vec::new());
+        monitor(
+            &monitor_path,
+            Duration::from_millis(100),
+            true,
+            &|| flag.load(Ordering::Relaxed),
+            &mut out,
+        )
+    });
+
+    // No scheduler yet: the monitor waits, printing nothing.
+    assert!(rx.try_recv().is_err());
+    let mut conn = Connection::new(&path);
+    assert_eq!(conn.fetch().unwrap_err(), Unavailable::NotRunning);
+
+    let service = StatsService::launch(&path, "test", None).unwrap();
+    let fake = FakeScheduler::start(&service);
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        lines.push(
+            rx.recv_timeout(Duration::from_secs(60))
+                .expect("a JSON line"),
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap().unwrap();
+    fake.stop();
+    for line in &lines {
+        let s: StorelandStats = serde_json::from_str(line).unwrap();
+        assert_eq!(s.scheduler, "scx_storeland");
+        assert_eq!(s.llcs.len(), 2);
+    }
+}
