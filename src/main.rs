@@ -145,7 +145,8 @@ fn schedule(opts: &Opts) -> Result<i32> {
 /// Stats are optional: any problem is a warning, never a reason to stop.
 fn serve_stats(opts: &Opts, shutdown: &Arc<AtomicBool>) -> Option<StatsService> {
     let loop_tid = Some(std::process::id() as i32); // the main thread runs the loop
-    let service = match StatsService::launch(&opts.stats_socket, &version(), loop_tid) {
+    let version = env!("CARGO_PKG_VERSION");
+    let service = match StatsService::launch(&opts.stats_socket, version, loop_tid) {
         Ok(s) => s,
         Err(e) => {
             warn!("stats: not serving: {e:#}");

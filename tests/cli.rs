@@ -68,3 +68,89 @@ fn a_kernel_without_sched_ext_exits_3_with_one_line() {
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("no sched_ext"), "{stderr}");
 }
+
+#[test]
+fn help_stats_lists_every_metric_with_a_unit() {
+    let out = storeland(&["--help-stats"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "user_dispatches_per_sec",
+        "fastpath_dispatches_per_sec",
+        "llcs.<llc>.util_pct",
+        "classes.<class>.wake_to_run_p99_us",
+        "nvme.<drive>.irqs_per_sec",
+        "[1/s]",
+        "[%]",
+        "[us]",
+    ] {
+        assert!(
+            text.contains(needle),
+            "--help-stats lacks {needle}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn stats_usage_errors_exit_2() {
+    for args in [
+        &["--json"][..],
+        &["--monitor", "0"],
+        &["--monitor", "1", "--stats", "1"],
+        &["-s", "2000", "top"],
+        &["top", "--interval", "-1"],
+        &["top", "--bogus"],
+    ] {
+        let out = storeland(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn top_once_without_a_scheduler_draws_a_waiting_frame_and_exits_1() {
+    let out = storeland(&[
+        "top",
+        "--once",
+        "-i",
+        "0",
+        "--width",
+        "90",
+        "--height",
+        "25",
+        "--stats-socket",
+        "/nonexistent/scx_storeland/stats",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let frame = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        frame.contains("waiting for scx_storeland to start"),
+        "{frame}"
+    );
+    assert_eq!(frame.lines().count(), 25, "{frame}");
+    assert!(frame.lines().all(|l| l.chars().count() <= 90), "{frame}");
+}
+
+#[test]
+fn top_replays_a_recording_without_a_terminal() {
+    let rec = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vm-recording.jsonl");
+    let out = storeland(&[
+        "top", "--once", "--replay", rec, "--width", "120", "--height", "45",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let frame = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        frame.contains("CCX0 ") && frame.contains("CCX1 "),
+        "{frame}"
+    );
+    let out = storeland(&["top", "--once", "--replay", "/nonexistent.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.jsonl"));
+}
+
+#[test]
+fn interactive_top_without_a_terminal_says_so() {
+    let out = storeland(&["top", "--stats-socket", "/nonexistent/stats"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("top --once"), "{stderr}");
+}

@@ -148,12 +148,17 @@ pub fn monitor(
                 if said.take().is_some() {
                     log::info!("stats: connected to scx_storeland at {}", path.display());
                 }
-                if json {
-                    writeln!(out, "{}", serde_json::to_string(&stats)?)?;
+                let text = if json {
+                    serde_json::to_string(&stats)? + "\n"
                 } else {
-                    write!(out, "{}", format_text(&stats))?;
+                    format_text(&stats)
+                };
+                match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                    Ok(()) => {}
+                    // The reader is gone (`--monitor 1 | head`): done.
+                    Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(e.into()),
                 }
-                out.flush()?;
                 if sleep_unless(interval, should_exit) {
                     break;
                 }

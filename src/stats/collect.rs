@@ -45,11 +45,12 @@ impl Collector {
     }
 }
 
+/// Events per second, to 0.01/s (enough for any rate, and readable JSON).
 fn per_sec(now: u64, then: u64, secs: f64) -> f64 {
     if secs <= 0.0 {
         return 0.0;
     }
-    now.saturating_sub(then) as f64 / secs
+    (now.saturating_sub(then) as f64 / secs * 100.0).round() / 100.0
 }
 
 fn pct(part: u64, whole: u64) -> f64 {

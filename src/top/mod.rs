@@ -220,6 +220,14 @@ fn interactive(opts: &TopOptions, recording: Option<Vec<StorelandStats>>) -> Res
 
 type Term = Terminal<CrosstermBackend<std::io::Stdout>>;
 
+/// For the terminal-restore test (tests/tui/tmux-top.sh): panic right after
+/// the first frame when SCX_STORELAND_TOP_PANIC is set.
+fn test_panic_hook() {
+    if std::env::var_os("SCX_STORELAND_TOP_PANIC").is_some() {
+        panic!("SCX_STORELAND_TOP_PANIC is set: panicking after the first frame (a test)");
+    }
+}
+
 /// Wait for a key until `deadline`; returns the action.
 fn next_key(app: &mut App, deadline: Instant) -> Result<Option<Action>> {
     let wait = deadline
@@ -259,6 +267,7 @@ fn live_loop(term: &mut Term, opts: &TopOptions, stop: &AtomicBool) -> Result<()
             next_fetch = Instant::now() + app.interval;
         }
         term.draw(|f| ui::draw(f, &app))?;
+        test_panic_hook();
         let deadline = if app.paused {
             Instant::now() + Duration::from_millis(200)
         } else {
@@ -310,6 +319,7 @@ fn replay_loop(
             next = Instant::now() + Duration::from_secs_f64(step / speed);
         }
         term.draw(|f| ui::draw(f, &app))?;
+        test_panic_hook();
         let deadline = if app.paused || ended {
             Instant::now() + Duration::from_millis(200)
         } else {

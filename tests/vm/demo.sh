@@ -17,13 +17,16 @@ note "sched_ext state: $(cat $SCX/state), ops: $(cat $SCX/root/ops 2>/dev/null)"
 note "demo load: $ncpu CPU hogs + fio 4k randread qd1 on every drive for 8 s, then hackbench"
 stress-ng --cpu "$ncpu" --timeout 12 >/dev/null 2>&1 &
 hogs=$!
+# The live view, one frame mid-load (scx_storeland top --once).
+(sleep 4; /bin/scx_storeland top --once -i 2 --width 120 --height 40 | sed 's/^/top| /') &
+topshot=$!
 jobs=""
 for d in /dev/nvme*n1; do jobs="$jobs --name=${d#/dev/} --filename=$d"; done
 # shellcheck disable=SC2086
 fio --ioengine=io_uring --direct=1 --rw=randread --bs=4k --iodepth=1 --time_based --runtime=8 \
     --group_reporting --output-format=terse --terse-version=3 $jobs |
     awk -F";" '{ p99 = $30; sub(/.*=/, "", p99); printf "# fio, all drives, under hogs: %d IOPS, completion latency p99 %s us\n", $8, p99 }'
-wait "$hogs"
+wait "$hogs" "$topshot"
 check "hackbench -g 2 -l 100" hackbench -g 2 -l 100
 check "still attached" expect_eq "$(cat $SCX/state)" enabled
 

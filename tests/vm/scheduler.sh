@@ -59,6 +59,20 @@ check "sched_ext starts disabled" wait_for_file_content $SCX/state disabled 0
 seq0=$(cat $SCX/enable_seq)
 
 # --- attach -----------------------------------------------------------------
+# A monitor started before the scheduler waits politely, then prints.
+STATS_SOCK=/var/run/scx/root/stats
+wait_for_line() { # FILE PATTERN TIMEOUT_S: poll (bounded) until FILE has a line matching
+    local n=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        n=$((n + 1))
+        [ "$n" -le $(($3 * 10)) ] || { echo "no line matching '$2' in $1 after $3 s:"; tail -n 5 "$1"; return 1; }
+        sleep 0.1
+    done
+}
+"$SCHED" --monitor 1 >/tmp/monitor-early.log 2>&1 &
+MON_PID=$!
+check "a monitor started before the scheduler waits politely" \
+    wait_for_line /tmp/monitor-early.log 'waiting: scx_storeland is not running' 30
 start_scheduler
 check "state becomes enabled" wait_for_file_content $SCX/state enabled 60
 check "root/ops names storeland" ops_is_storeland
@@ -76,6 +90,14 @@ second_refuses() {
 }
 check "a second instance refuses (exit 1, names storeland)" second_refuses
 check "the first instance is still attached" still_enabled
+
+# --- stats: served after attach, on the standard socket ----------------------
+check "the scheduler serves stats on $STATS_SOCK" wait_for_line "$LOG" "stats: serving on $STATS_SOCK" 30
+check "the waiting monitor then printed the stats" wait_for_line /tmp/monitor-early.log '^\[storeland\] up ' 60
+kill -INT "$MON_PID" 2>/dev/null
+wait "$MON_PID"
+check "the monitor exits 0 on SIGINT" expect_eq "$?" 0
+check "the refused second instance left the socket alone" "$SCHED" top --once -i 0 --width 100 --height 30
 
 # --- workloads while attached -----------------------------------------------
 check "hackbench -g 4 -l 100 completes" hackbench -g 4 -l 100
@@ -125,6 +147,81 @@ positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; 
 check "tasks went through user space under load" positive "$user_delta"
 check "the fast path placed tasks too" positive "$fast_delta"
 
+# --- stats under load: --monitor, --monitor --json and top --once -----------
+# The LLCs as the guest kernel sees them, "0,1 2,3", in LLC id order.
+sysfs_llcs() {
+    cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u -n |
+        awk -F, '{ out = ""; for (i = 1; i <= NF; i++) { n = split($i, r, "-");
+                   lo = r[1]; hi = (n == 2) ? r[2] : r[1];
+                   for (c = lo; c <= hi; c++) out = out (out == "" ? "" : ",") c }
+                   printf "%s%s", (NR > 1 ? " " : ""), out } END { print "" }'
+}
+# The same from one JSON stats line: the cpus of llcs "0", "1", ...
+json_llcs() {
+    printf '%s\n' "$1" | grep -o '"cpus":\[[0-9,]*\]' | sed 's/"cpus":\[//; s/\]//' | tr '\n' ' ' | sed 's/ $//'
+}
+json_num() { printf '%s\n' "$1" | grep -o "\"$2\":[0-9.e+-]*" | head -n 1 | sed 's/.*://'; }
+gt0() { awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }' || { echo "$2 is '$1', not > 0"; return 1; }; }
+
+stats_load() { # background load for the stats checks: hogs + fio on every drive
+    local jobs="" d
+    for d in /dev/nvme*n1; do jobs="$jobs --name=${d#/dev/} --filename=$d"; done
+    stress-ng --cpu "$ncpu" --timeout 60 >/dev/null 2>&1 &
+    LOAD_HOGS=$!
+    # shellcheck disable=SC2086
+    fio --ioengine="$engine" --direct=1 --rw=randread --bs=4k --iodepth=1 --time_based \
+        --runtime=60 $jobs >/dev/null 2>&1 &
+    LOAD_FIO=$!
+}
+# Sum of NVMe interrupts so far, all queues and CPUs.
+nvme_irqs() { awk '$NF ~ /^nvme[0-9]+q[0-9]+$/ { for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
+# Bounded wait until fio really does I/O (starting it is slow under TCG).
+fio_running() {
+    local start n=0
+    start=$(nvme_irqs)
+    while [ "$(nvme_irqs)" -lt $((start + 200)) ]; do
+        n=$((n + 1))
+        [ "$n" -le 600 ] || { echo "fewer than 200 NVMe interrupts in 60 s"; return 1; }
+        sleep 0.1
+    done
+}
+stats_load
+check "fio is doing I/O on the drives" fio_running
+"$SCHED" --monitor 1 --json 2>/tmp/monitor-json.err | head -n 4 >/tmp/monitor.jsonl
+"$SCHED" --monitor 1 2>/dev/null | head -n 14 >/tmp/monitor.txt
+"$SCHED" top --once -i 2 --width 120 --height 44 >/tmp/top-once.txt 2>&1
+TOP_RC=$?
+kill "$LOAD_HOGS" "$LOAD_FIO" 2>/dev/null
+wait "$LOAD_HOGS" "$LOAD_FIO" 2>/dev/null
+
+want_llcs=$(sysfs_llcs)
+note "guest L3 domains: $want_llcs"
+last_json=$(tail -n 1 /tmp/monitor.jsonl)
+check "--monitor --json printed one JSON object per line" expect_eq "$(grep -c '^{"scheduler":"scx_storeland",' /tmp/monitor.jsonl)" 4
+check "--json: llcs match the guest's L3 domains" expect_eq "$(json_llcs "$last_json")" "$want_llcs"
+check "--json: nr_llcs is 2" expect_eq "$(json_num "$last_json" nr_llcs)" 2
+check "--json: user-space decisions under load" gt0 "$(json_num "$last_json" user_dispatches_per_sec)" user_dispatches_per_sec
+check "--json: CPUs busy under load" gt0 "$(json_num "$last_json" cpu_util_pct)" cpu_util_pct
+per_llc_busy() {
+    local v
+    for v in $(printf '%s\n' "$last_json" | grep -o '"util_pct":[0-9.]*' | sed 's/.*://'); do
+        gt0 "$v" "an LLC's util_pct" || return 1
+    done
+    expect_eq "$(printf '%s\n' "$last_json" | grep -o '"util_pct":' | wc -l)" 2
+}
+check "--json: both LLCs busy under load" per_llc_busy
+check "--json: NVMe interrupts counted" gt0 "$(json_num "$last_json" nvme_irqs_per_sec)" nvme_irqs_per_sec
+check "--json: a field with no source yet is absent, not 0" sh -c "! grep -q preemptions_per_sec /tmp/monitor.jsonl"
+check "--monitor text: one line per LLC" sh -c "grep -q '^  llc 0 cpus 0-1 ' /tmp/monitor.txt && grep -q '^  llc 1 cpus 2-3 ' /tmp/monitor.txt"
+check "top --once exits 0 against the attached scheduler" expect_eq "$TOP_RC" 0
+check "top --once: a heat strip row per CCX" sh -c "grep -q 'CCX0 ' /tmp/top-once.txt && grep -q 'CCX1 ' /tmp/top-once.txt"
+check "top --once: CCX rows match the L3 domains" sh -c "grep -Eq '^│0 +0-1 ' /tmp/top-once.txt && grep -Eq '^│1 +2-3 ' /tmp/top-once.txt"
+check "top --once: NVMe drives listed" grep -q 'nvme0 ' /tmp/top-once.txt
+note "top --once under fio + $ncpu CPU hogs:"
+sed 's/^/#| /' /tmp/top-once.txt
+note "--monitor --json recording:"
+sed 's/^/#json| /' /tmp/monitor.jsonl
+
 # --- CPU hotplug: the scheduler restarts itself with the new topology ------
 restarts() { grep -c 'restarting at the kernel' "$LOG"; }
 wait_restarts() {
@@ -142,6 +239,8 @@ if [ -w /sys/devices/system/cpu/cpu$last_cpu/online ]; then
     check "CPU $last_cpu online: the scheduler restarts again" wait_restarts 2
     check "attached again with all CPUs" wait_for_file_content $SCX/state enabled 60
     check "hackbench after the hotplug restarts" hackbench -g 2 -l 50
+    hot_json=$("$SCHED" --monitor 1 --json 2>/dev/null | head -n 1)
+    check "stats count the restarts and keep serving" expect_eq "$(json_num "$hot_json" restarts)" 2
     check "still the same process" alive
 else
     note "CPU hotplug not available in this VM: skipped"
@@ -154,6 +253,7 @@ check "SIGINT exits 0" expect_eq "$SCHED_RC" 0
 check "state is disabled after SIGINT" wait_for_file_content $SCX/state disabled 30
 check "log reports the kernel's exit reason" grep -q 'EXIT: unregistered from user space' "$LOG"
 check "log has final counters" grep -q 'final counters: user_dispatches=' "$LOG"
+check "the stats socket is removed on exit" sh -c "! test -e $STATS_SOCK"
 note "$(grep "final counters" "$LOG" | tail -n 1 | sed "s/.*final counters: //")"
 
 # --- SIGKILL: the kernel falls back on its own -----------------------------
@@ -165,6 +265,14 @@ reap_scheduler 10
 check "SIGKILL: the kernel falls back to its default scheduler" wait_for_file_content $SCX/state disabled 30
 check "the machine still schedules after the fallback" hackbench -g 2 -l 50
 check "dmesg names the unregistration" sh -c "dmesg | grep -q 'sched_ext: BPF scheduler \"storeland.*disabled (unregistered from user space)'"
+check "SIGKILL left the stats socket behind" test -S "$STATS_SOCK"
+start_scheduler
+check "attached again after SIGKILL" wait_for_file_content $SCX/state enabled 60
+check "the next start reclaims its own stale socket" wait_for_line "$LOG" "removed the socket a previous scx_storeland left" 30
+check "and serves stats again" wait_for_line "$LOG" "stats: serving on $STATS_SOCK" 30
+kill -INT "$SCHED_PID"
+reap_scheduler 30
+check "SIGINT exits 0 again" expect_eq "$SCHED_RC" 0
 
 dmesg_clean "dmesg: no stall, BUG or WARNING"
 [ "$VM_FAILED" -eq 0 ] || { note "scheduler log tail:"; tail -n 30 "$LOG" | sed 's/^/#   /'; }
