@@ -31,6 +31,10 @@ pub struct Counters {
     pub llc_steals: u64,
     /// Times the policy loop was put on a CPU.
     pub usersched_runs: u64,
+    /// Latency-critical wake-ups BPF placed itself (class cached from user space).
+    pub fastpath_latcrit: u64,
+    /// CPUs running batch work kicked for a latency-critical task.
+    pub preemptions: u64,
 }
 
 impl Counters {
@@ -49,13 +53,15 @@ impl Counters {
             total.affinity_redirects += s.affinity_redirects;
             total.llc_steals += s.llc_steals;
             total.usersched_runs += s.usersched_runs;
+            total.fastpath_latcrit += s.fastpath_latcrit;
+            total.preemptions += s.preemptions;
         }
         total
     }
 
     /// Tasks placed by BPF without asking user space.
     pub fn fastpath_dispatches(&self) -> u64 {
-        self.fastpath_idle + self.fastpath_kthread + self.fastpath_self
+        self.fastpath_idle + self.fastpath_kthread + self.fastpath_self + self.fastpath_latcrit
     }
 
     /// Tasks BPF queued itself because user space could not take them.
@@ -70,15 +76,17 @@ impl fmt::Display for Counters {
         write!(
             f,
             "user_dispatches={} fastpath_dispatches={} queued_to_user={} \
-             fastpath_idle={} fastpath_kthread={} fastpath_self={} \
+             fastpath_idle={} fastpath_kthread={} fastpath_self={} fastpath_latcrit={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
-             stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={}",
+             stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
+             preemptions={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
             self.fastpath_idle,
             self.fastpath_kthread,
             self.fastpath_self,
+            self.fastpath_latcrit,
             self.congestion_fallbacks(),
             self.congested_ring_full,
             self.congested_late,
@@ -86,6 +94,7 @@ impl fmt::Display for Counters {
             self.affinity_redirects,
             self.llc_steals,
             self.usersched_runs,
+            self.preemptions,
         )
     }
 }
@@ -123,6 +132,6 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
-        assert!(line.ends_with(" usersched_runs=0"), "{line}");
+        assert!(line.ends_with(" usersched_runs=0 preemptions=0"), "{line}");
     }
 }

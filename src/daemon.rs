@@ -11,7 +11,7 @@ use anyhow::Result;
 use log::info;
 
 use storeland::intf::RING_ENTRIES;
-use storeland::policy::{Policy, TaskObservation};
+use storeland::policy::{LoadView, Policy, TaskObservation};
 
 use crate::loader::Attached;
 use crate::rings::Rings;
@@ -36,6 +36,7 @@ pub struct Daemon<'obj> {
     shutdown: Arc<AtomicBool>,
     stats_every: Option<Duration>,
     batch: Vec<TaskObservation>,
+    load: LoadView,
 }
 
 impl<'obj> Daemon<'obj> {
@@ -53,6 +54,9 @@ impl<'obj> Daemon<'obj> {
             shutdown,
             stats_every,
             batch: Vec::with_capacity(RING_ENTRIES),
+            load: LoadView {
+                llc_queued: Vec::with_capacity(storeland::intf::MAX_LLCS),
+            },
         }
     }
 
@@ -63,8 +67,12 @@ impl<'obj> Daemon<'obj> {
             self.batch.clear();
             let drained = self.rings.drain(&mut self.batch)?;
             self.bpf.note_drained();
+            if !self.batch.is_empty() {
+                self.bpf
+                    .read_llc_load(self.policy.topology().nr_llcs(), &mut self.load);
+            }
             for task in &self.batch {
-                let decision = self.policy.decide(task);
+                let decision = self.policy.decide(task, &self.load);
                 self.rings.push(&decision);
             }
             if self.rings.flush()? > 0 {

@@ -12,7 +12,7 @@ use scx_utils::{compat, scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, 
 
 use storeland::counters::Counters;
 use storeland::intf;
-use storeland::policy::PolicyConfig;
+use storeland::policy::{LoadView, PolicyConfig};
 use storeland::topology::CcxTopology;
 
 use crate::rings::Rings;
@@ -79,6 +79,8 @@ impl<'obj> Attached<'obj> {
         rodata.slice_max_ns = opts.policy.slice_max_ns;
         rodata.sleep_credit_ns = opts.policy.slice_ns;
         rodata.usersched_late_ns = USERSCHED_LATE_NS;
+        rodata.latcrit_slice_ns = opts.policy.latcrit_slice_ns;
+        rodata.latcrit_max_runtime_ns = opts.policy.latcrit_max_runtime_ns;
         rodata.nr_cpus = topo.nr_cpu_ids() as u32;
         rodata.nr_llcs = topo.nr_llcs() as u32;
         for llc in 0..topo.nr_llcs() {
@@ -128,6 +130,23 @@ impl<'obj> Attached<'obj> {
             )
         };
         Counters::sum(slots)
+    }
+
+    /// Waiting tasks per LLC queue, as BPF last saw them.
+    pub fn read_llc_load(&self, nr_llcs: usize, load: &mut LoadView) {
+        let bss = self
+            .skel
+            .maps
+            .bss_data
+            .as_ref()
+            .expect("BPF object has no bss");
+        load.llc_queued.clear();
+        load.llc_queued.extend(
+            bss.llc_nr_queued[..nr_llcs]
+                .iter()
+                // SAFETY: plain u32s in the mmap'ed .bss, written racily by BPF.
+                .map(|q| unsafe { std::ptr::read_volatile(q) }),
+        );
     }
 
     /// Tell BPF the loop just drained the ring (its "user space is late" clock).

@@ -24,6 +24,7 @@
  * task itself.
  */
 #include <scx/common.bpf.h>
+#include <bpf_experimental.h>
 #include "intf.h"
 
 char _license[] SEC("license") = "GPL";
@@ -44,6 +45,9 @@ const volatile u64 slice_min_ns = 250000ULL;	/* bounds for user-space slices */
 const volatile u64 slice_max_ns = 20000000ULL;
 const volatile u64 sleep_credit_ns = 5000000ULL;	/* max vtime credit a sleeper keeps */
 const volatile u64 usersched_late_ns = 50000000ULL;	/* after this, BPF stops waiting for user space */
+const volatile u64 latcrit_slice_ns = 1000000ULL;	/* slice of a latency-critical task */
+const volatile u64 latcrit_max_runtime_ns = 1000000ULL;	/* ran longer per wake-up: not latency-critical */
+const volatile u32 latcrit_review_every = 8;	/* BPF fast-path wake-ups before user space reviews */
 const volatile u32 nr_cpus = 1;			/* possible CPU ids */
 const volatile u32 nr_llcs = 1;
 const volatile u32 cpu_llc[STORELAND_MAX_CPUS];
@@ -54,6 +58,16 @@ const volatile u32 llc_cpus[STORELAND_MAX_LLCS][STORELAND_MAX_LLC_CPUS];
  * State shared with user space (mmap'ed .bss).
  */
 struct cpu_counters counters[STORELAND_MAX_CPUS];
+
+/* What each CPU runs, for picking a preemption victim (written by that CPU). */
+struct cpu_state {
+	u32 running_class;	/* STORELAND_CLASS_* of the current task, or _NONE */
+	u32 pad;
+	u64 running_since;
+} cpu_state[STORELAND_MAX_CPUS];
+
+/* Tasks waiting in each LLC queue, refreshed as CPUs queue and dispatch. */
+u32 llc_nr_queued[STORELAND_MAX_LLCS];
 volatile u64 usersched_last_drain_ns;	/* written by the policy loop (CLOCK_MONOTONIC) */
 u64 ring_pending_since_ns;		/* when the queued ring last went from empty to non-empty */
 u64 vtime_now;				/* largest vtime of any task that started running */
@@ -79,9 +93,15 @@ struct task_ctx {
 	u64 stint_runtime;	/* runtime since it last got a CPU */
 	u64 last_runtime;	/* runtime of the previous stint */
 	u64 charged_at;		/* last time runtime was accounted */
+	u64 avg_runtime;	/* EWMA of runtime per wake-up */
+	u64 avg_wake_gap;	/* EWMA of time between wake-ups */
+	u64 woke_at;
 	s32 waker_cpu;
 	u32 nr_wakeups;
+	u32 class;		/* set by user space's last decision */
+	u32 fast_wakes;		/* BPF fast-path wake-ups since the last decision */
 	bool woke_up;		/* the next enqueue is a wake-up */
+	bool irq_wake;		/* ... and it came from IRQ context */
 	bool slept_in_iowait;
 };
 
@@ -113,6 +133,19 @@ static struct cpu_counters *my_counters(void)
 		if (__c)					\
 			__c->field++;				\
 	} while (0)
+
+static struct cpu_state *cpu_state_of(s32 cpu)
+{
+	if (cpu < 0 || cpu >= STORELAND_MAX_CPUS)
+		return NULL;
+	return &cpu_state[(u32)cpu & (STORELAND_MAX_CPUS - 1)];
+}
+
+/* Exponentially weighted moving average, 1/4 weight to the new sample. */
+static u64 ewma(u64 avg, u64 sample)
+{
+	return avg - (avg >> 2) + (sample >> 2);
+}
 
 static bool is_usersched_task(const struct task_struct *p)
 {
@@ -193,15 +226,15 @@ static u32 usable_llc(const struct task_struct *p, s32 want)
 }
 
 /* Wake one idle CPU of @llc that may run @p, so the queued task starts now. */
-static void kick_idle_in_llc(const struct task_struct *p, u32 llc)
+static bool kick_idle_in_llc(const struct task_struct *p, u32 llc)
 {
 	u32 i, n, start;
 
 	if (llc >= STORELAND_MAX_LLCS)
-		return;
+		return false;
 	n = llc_nr_cpus[llc];
 	if (!n || n > STORELAND_MAX_LLC_CPUS)
-		return;
+		return false;
 	start = bpf_get_prandom_u32() % n;
 	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
 		u32 idx;
@@ -213,18 +246,66 @@ static void kick_idle_in_llc(const struct task_struct *p, u32 llc)
 		cpu = llc_cpu(llc, idx);
 		if (can_run_on(p, cpu) && scx_bpf_test_and_clear_cpu_idle(cpu)) {
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-			return;
+			return true;
 		}
 	}
+	return false;
 }
 
-/* Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there. */
-static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 deadline)
+/*
+ * Every CPU of @llc that may run @p is busy: preempt the one that has run
+ * batch work the longest. Latency-sensitive work is never preempted here.
+ */
+static bool preempt_batch_in_llc(const struct task_struct *p, u32 llc)
+{
+	u64 oldest = (u64)-1;
+	s32 victim = -1;
+	u32 i, n;
+
+	if (llc >= STORELAND_MAX_LLCS)
+		return false;
+	n = llc_nr_cpus[llc];
+	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
+		struct cpu_state *cs;
+		s32 cpu;
+
+		if (i >= n)
+			break;
+		cpu = llc_cpu(llc, i);
+		cs = cpu_state_of(cpu);
+		if (!cs || cs->running_class != STORELAND_CLASS_BATCH || !can_run_on(p, cpu))
+			continue;
+		if (cs->running_since < oldest) {
+			oldest = cs->running_since;
+			victim = cpu;
+		}
+	}
+	if (victim < 0)
+		return false;
+	scx_bpf_kick_cpu(victim, SCX_KICK_PREEMPT);
+	COUNT(preemptions);
+	return true;
+}
+
+static void note_llc_queue(u32 llc)
+{
+	if (llc < STORELAND_MAX_LLCS)
+		llc_nr_queued[llc & (STORELAND_MAX_LLCS - 1)] = scx_bpf_dsq_nr_queued(LLC_DSQ(llc));
+}
+
+/*
+ * Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there;
+ * with @preempt, take a CPU from batch work if none is idle.
+ */
+static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 deadline,
+			 bool preempt)
 {
 	u32 llc = usable_llc(p, want_llc);
 
 	scx_bpf_dsq_insert_vtime(p, LLC_DSQ(llc), slice, deadline, 0);
-	kick_idle_in_llc(p, llc);
+	note_llc_queue(llc);
+	if (!kick_idle_in_llc(p, llc) && preempt)
+		preempt_batch_in_llc(p, llc);
 }
 
 static u64 clamp_slice(u64 slice)
@@ -259,12 +340,34 @@ static u64 fallback_deadline(const struct task_ctx *tctx)
 {
 	u64 lag = tctx->exec_runtime < slice_max_ns ? tctx->exec_runtime : slice_max_ns;
 
+
 	return tctx->vtime + lag;
 }
 
 static void queue_fallback(struct task_struct *p, struct task_ctx *tctx)
 {
-	queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), slice_ns, fallback_deadline(tctx));
+	queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), slice_ns, fallback_deadline(tctx), false);
+}
+
+/*
+ * A latency-critical task woke up: BPF places it at once in the LLC where
+ * its completion arrived (or where it last ran), ahead of batch work, and
+ * preempts batch work if no CPU there is idle. User space sees it again every
+ * latcrit_review_every wake-ups, or as soon as it runs long.
+ */
+static bool latcrit_fast_path(struct task_struct *p, struct task_ctx *tctx)
+{
+	s32 home;
+
+	if (!tctx->woke_up || tctx->class != STORELAND_CLASS_LATCRIT ||
+	    tctx->avg_runtime > latcrit_max_runtime_ns ||
+	    tctx->fast_wakes >= latcrit_review_every)
+		return false;
+
+	tctx->fast_wakes++;
+	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
+	queue_in_llc(p, llc_of(home), latcrit_slice_ns, tctx->vtime, true);
+	return true;
 }
 
 /*
@@ -297,6 +400,8 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 
 	if (tctx->woke_up)
 		flags |= STORELAND_TF_WAKEUP;
+	if (tctx->woke_up && tctx->irq_wake)
+		flags |= STORELAND_TF_IRQ_WAKE;
 	if (tctx->slept_in_iowait)
 		flags |= STORELAND_TF_IOWAIT;
 	if (p->flags & PF_KTHREAD)
@@ -312,6 +417,9 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	q->vtime = tctx->vtime;
 	q->exec_runtime = tctx->exec_runtime;
 	q->last_runtime = tctx->last_runtime;
+	q->avg_runtime = tctx->avg_runtime;
+	q->avg_wake_gap = tctx->avg_wake_gap;
+	q->class = tctx->class;
 	q->enq_at = bpf_ktime_get_ns();
 	q->weight = p->scx.weight;
 	q->nr_wakeups = tctx->nr_wakeups;
@@ -375,7 +483,7 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 		if (cpu >= 0)
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		else
-			scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);
+			preempt_batch_in_llc(p, llc_of(scx_bpf_task_cpu(p)));
 		return;
 	}
 
@@ -390,6 +498,11 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	if (is_pcpu_kthread(p)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		COUNT(fastpath_kthread);
+		return;
+	}
+
+	if (latcrit_fast_path(p, tctx)) {
+		COUNT(fastpath_latcrit);
 		return;
 	}
 
@@ -455,6 +568,8 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 		goto next;
 	}
 	tctx->user_seq = 0;
+	tctx->class = d.class < STORELAND_NR_CLASSES ? d.class : STORELAND_CLASS_INTERACTIVE;
+	tctx->fast_wakes = 0;
 
 	if (d.cpu >= 0 && can_run_on(p, d.cpu) && scx_bpf_test_and_clear_cpu_idle(d.cpu)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | d.cpu, clamp_slice(d.slice_ns), 0);
@@ -462,7 +577,8 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 	} else {
 		s32 llc = d.llc >= 0 ? d.llc : (s32)llc_of(d.cpu >= 0 ? d.cpu : scx_bpf_task_cpu(p));
 
-		queue_in_llc(p, llc, clamp_slice(d.slice_ns), d.deadline);
+		queue_in_llc(p, llc, clamp_slice(d.slice_ns), d.deadline,
+			     d.flags & STORELAND_DF_PREEMPT);
 	}
 	COUNT(user_dispatches);
 	bpf_task_release(p);
@@ -489,8 +605,10 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 	}
 
-	if (scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0))
+	if (scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0)) {
+		note_llc_queue(llc);
 		return;
+	}
 
 	bpf_for(i, 1, STORELAND_MAX_LLCS) {
 		u32 victim;
@@ -499,6 +617,7 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 			break;
 		victim = (llc + i) % nr_llcs;
 		if (scx_bpf_dsq_move_to_local(LLC_DSQ(victim), 0)) {
+			note_llc_queue(victim);
 			COUNT(llc_steals);
 			return;
 		}
@@ -529,13 +648,18 @@ int kick_idle_cpu(void *ctx)
 void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
-	u64 min_vtime;
+	u64 min_vtime, now;
 
 	if (!tctx || !(enq_flags & SCX_ENQ_WAKEUP))
 		return;
 
+	now = scx_bpf_now();
 	tctx->woke_up = true;
+	tctx->irq_wake = bpf_in_hardirq() || bpf_in_serving_softirq();
 	tctx->waker_cpu = bpf_get_smp_processor_id();
+	if (tctx->nr_wakeups)
+		tctx->avg_wake_gap = ewma(tctx->avg_wake_gap, now - tctx->woke_at);
+	tctx->woke_at = now;
 	tctx->nr_wakeups++;
 	tctx->exec_runtime = 0;
 
@@ -548,6 +672,7 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_state *cs;
 
 	if (!tctx)
 		return;
@@ -557,26 +682,48 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 	tctx->woke_up = false;
 	if (tctx->vtime > vtime_now)
 		vtime_now = tctx->vtime;
+
+	cs = cpu_state_of(scx_bpf_task_cpu(p));
+	if (cs) {
+		cs->running_class = is_usersched_task(p) ? STORELAND_CLASS_INTERACTIVE : tctx->class;
+		cs->running_since = tctx->charged_at;
+	}
 }
 
 /* ops.tick: periodic runtime accounting while @p runs. */
 void BPF_STRUCT_OPS(storeland_tick, struct task_struct *p)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_state *cs;
 
-	if (tctx)
-		charge_runtime(p, tctx, scx_bpf_now());
+	if (!tctx)
+		return;
+	charge_runtime(p, tctx, scx_bpf_now());
+
+	/* Ran too long for latency-critical: no more fast path or shield. */
+	if (tctx->class == STORELAND_CLASS_LATCRIT &&
+	    tctx->exec_runtime > latcrit_max_runtime_ns) {
+		tctx->class = STORELAND_CLASS_INTERACTIVE;
+		cs = cpu_state_of(scx_bpf_task_cpu(p));
+		if (cs)
+			cs->running_class = STORELAND_CLASS_INTERACTIVE;
+	}
 }
 
 /* ops.stopping: @p leaves the CPU; close its accounting stint. */
 void BPF_STRUCT_OPS(storeland_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_state *cs;
 
 	if (!tctx)
 		return;
 	charge_runtime(p, tctx, scx_bpf_now());
 	tctx->last_runtime = tctx->stint_runtime;
+
+	cs = cpu_state_of(scx_bpf_task_cpu(p));
+	if (cs)
+		cs->running_class = STORELAND_CLASS_NONE;
 }
 
 /*
@@ -589,8 +736,10 @@ void BPF_STRUCT_OPS(storeland_quiescent, struct task_struct *p, u64 deq_flags)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	struct task_struct *task = p;	/* the macro below shadows "p" */
 
-	if (tctx && (deq_flags & SCX_DEQ_SLEEP))
-		tctx->slept_in_iowait = BPF_CORE_READ_BITFIELD(task, in_iowait);
+	if (!tctx || !(deq_flags & SCX_DEQ_SLEEP))
+		return;
+	tctx->slept_in_iowait = BPF_CORE_READ_BITFIELD(task, in_iowait);
+	tctx->avg_runtime = ewma(tctx->avg_runtime, tctx->exec_runtime);
 }
 
 /* ops.init_task: allocate per-task state (may sleep). */
@@ -646,6 +795,9 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(storeland_init)
 			      nr_llcs, usersched_tgid);
 		return -EINVAL;
 	}
+
+	bpf_for(i, 0, STORELAND_MAX_CPUS)
+		cpu_state[i].running_class = STORELAND_CLASS_NONE;
 
 	ret = scx_bpf_create_dsq(USERSCHED_DSQ, -1);
 	if (ret)
