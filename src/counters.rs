@@ -35,6 +35,8 @@ pub struct Counters {
     pub fastpath_latcrit: u64,
     /// CPUs running batch work kicked for a latency-critical task.
     pub preemptions: u64,
+    /// Tasks preempted mid-slice, requeued by BPF with their last decision.
+    pub requeued: u64,
 }
 
 impl Counters {
@@ -55,13 +57,18 @@ impl Counters {
             total.usersched_runs += s.usersched_runs;
             total.fastpath_latcrit += s.fastpath_latcrit;
             total.preemptions += s.preemptions;
+            total.requeued += s.requeued;
         }
         total
     }
 
     /// Tasks placed by BPF without asking user space.
     pub fn fastpath_dispatches(&self) -> u64 {
-        self.fastpath_idle + self.fastpath_kthread + self.fastpath_self + self.fastpath_latcrit
+        self.fastpath_idle
+            + self.fastpath_kthread
+            + self.fastpath_self
+            + self.fastpath_latcrit
+            + self.requeued
     }
 
     /// Tasks BPF queued itself because user space could not take them.
@@ -79,7 +86,7 @@ impl fmt::Display for Counters {
              fastpath_idle={} fastpath_kthread={} fastpath_self={} fastpath_latcrit={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
-             preemptions={}",
+             preemptions={} requeued={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -95,6 +102,7 @@ impl fmt::Display for Counters {
             self.llc_steals,
             self.usersched_runs,
             self.preemptions,
+            self.requeued,
         )
     }
 }
@@ -132,6 +140,9 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
-        assert!(line.ends_with(" usersched_runs=0 preemptions=0"), "{line}");
+        assert!(
+            line.ends_with(" usersched_runs=0 preemptions=0 requeued=0"),
+            "{line}"
+        );
     }
 }

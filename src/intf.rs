@@ -87,6 +87,7 @@ mod tests {
         assert_eq!(offset_of!(cpu_counters, usersched_runs), 80);
         assert_eq!(offset_of!(cpu_counters, fastpath_latcrit), 88);
         assert_eq!(offset_of!(cpu_counters, preemptions), 96);
+        assert_eq!(offset_of!(cpu_counters, requeued), 104);
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod counters;
 pub mod intf;
 pub mod policy;
 pub mod preflight;
+pub mod sim;
 pub mod topology;

@@ -81,6 +81,7 @@ impl<'obj> Attached<'obj> {
         rodata.usersched_late_ns = USERSCHED_LATE_NS;
         rodata.latcrit_slice_ns = opts.policy.latcrit_slice_ns;
         rodata.latcrit_max_runtime_ns = opts.policy.latcrit_max_runtime_ns;
+        rodata.interactive_max_runtime_ns = opts.policy.interactive_max_runtime_ns;
         rodata.nr_cpus = topo.nr_cpu_ids() as u32;
         rodata.nr_llcs = topo.nr_llcs() as u32;
         for llc in 0..topo.nr_llcs() {

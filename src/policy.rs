@@ -184,13 +184,12 @@ impl PolicyConfig {
         }
     }
 
-    /// The most a deadline of a task of `weight` can sit past its vtime. A
-    /// queued task with vtime v is passed over only by tasks whose deadline
-    /// is earlier, so by tasks whose vtime is below v + this bound: that is
-    /// what keeps every wait finite.
-    pub fn max_deadline_offset_ns(&self, weight: u32) -> u64 {
-        let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
-        self.class_offset_ns(TaskClass::Batch) + self.max_lag_ns * NICE0_WEIGHT / weight
+    /// The most any deadline can sit past its task's vtime, whatever the
+    /// task's class and weight. A queued task with vtime v is passed over
+    /// only by tasks whose deadline is earlier, so by tasks whose vtime is
+    /// below v + this bound: that is what keeps every wait finite.
+    pub fn max_deadline_offset_ns(&self) -> u64 {
+        self.class_offset_ns(TaskClass::Batch) + self.max_lag_ns
     }
 }
 
@@ -232,7 +231,8 @@ impl Policy {
     pub fn decide(&self, task: &TaskObservation, load: &LoadView) -> Decision {
         let class = self.classify(task);
         let weight = u64::from(task.weight).clamp(1, MAX_WEIGHT);
-        let lag = task.exec_runtime.min(self.cfg.max_lag_ns) * NICE0_WEIGHT / weight;
+        let lag = (task.exec_runtime.min(self.cfg.max_lag_ns) * NICE0_WEIGHT / weight)
+            .min(self.cfg.max_lag_ns);
         let deadline = task
             .vtime
             .saturating_add(self.cfg.class_offset_ns(class))
@@ -412,13 +412,13 @@ mod tests {
             task(3, 1000 * MS, 0, 1),
         ] {
             let d = p.decide(&t, &idle());
-            let bound = p.config().max_deadline_offset_ns(t.weight);
+            let bound = p.config().max_deadline_offset_ns();
             assert!(d.deadline - 1000 * MS <= bound, "{d:?} bound {bound}");
         }
         assert_eq!(
             p.decide(&task(1, 0, u64::MAX / 2, 100), &idle()).deadline,
-            p.config().max_deadline_offset_ns(100),
-            "a nice-0 hog reaches the bound exactly"
+            p.config().max_deadline_offset_ns(),
+            "a hog reaches the bound exactly"
         );
         let saturated = p.decide(&task(1, u64::MAX - 1, u64::MAX, 1), &idle());
         assert_eq!(

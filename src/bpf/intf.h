@@ -125,7 +125,8 @@ struct cpu_counters {
 	u64 usersched_runs;	/* times the scheduler's loop was put on a CPU */
 	u64 fastpath_latcrit;	/* latency-critical wake-ups placed by BPF */
 	u64 preemptions;	/* CPUs running batch work kicked for a waiting task */
-	u64 pad[3];		/* keeps each CPU's slot on its own cache lines */
+	u64 requeued;		/* preempted mid-slice, requeued with their last decision */
+	u64 pad[2];		/* keeps each CPU's slot on its own cache lines */
 };
 
 #ifndef __cplusplus

@@ -47,6 +47,7 @@ const volatile u64 sleep_credit_ns = 5000000ULL;	/* max vtime credit a sleeper k
 const volatile u64 usersched_late_ns = 50000000ULL;	/* after this, BPF stops waiting for user space */
 const volatile u64 latcrit_slice_ns = 1000000ULL;	/* slice of a latency-critical task */
 const volatile u64 latcrit_max_runtime_ns = 1000000ULL;	/* ran longer per wake-up: not latency-critical */
+const volatile u64 interactive_max_runtime_ns = 2500000ULL;	/* ran longer per wake-up: batch */
 const volatile u32 latcrit_review_every = 8;	/* BPF fast-path wake-ups before user space reviews */
 const volatile u32 nr_cpus = 1;			/* possible CPU ids */
 const volatile u32 nr_llcs = 1;
@@ -99,6 +100,7 @@ struct task_ctx {
 	s32 waker_cpu;
 	u32 nr_wakeups;
 	u32 class;		/* set by user space's last decision */
+	u64 deadline;		/* of its last placement in an LLC queue */
 	u32 fast_wakes;		/* BPF fast-path wake-ups since the last decision */
 	bool woke_up;		/* the next enqueue is a wake-up */
 	bool irq_wake;		/* ... and it came from IRQ context */
@@ -225,45 +227,43 @@ static u32 usable_llc(const struct task_struct *p, s32 want)
 	return llc < nr_llcs ? llc : 0;
 }
 
-/* Wake one idle CPU of @llc that may run @p, so the queued task starts now. */
-static bool kick_idle_in_llc(const struct task_struct *p, u32 llc)
+/* Claim an idle CPU of @llc that may run @p, or -1. */
+static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 {
 	u32 i, n, start;
 
 	if (llc >= STORELAND_MAX_LLCS)
-		return false;
+		return -1;
 	n = llc_nr_cpus[llc];
 	if (!n || n > STORELAND_MAX_LLC_CPUS)
-		return false;
+		return -1;
 	start = bpf_get_prandom_u32() % n;
 	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
-		u32 idx;
 		s32 cpu;
 
 		if (i >= n)
 			break;
-		idx = (start + i) % n;
-		cpu = llc_cpu(llc, idx);
-		if (can_run_on(p, cpu) && scx_bpf_test_and_clear_cpu_idle(cpu)) {
-			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-			return true;
-		}
+		cpu = llc_cpu(llc, (start + i) % n);
+		if (can_run_on(p, cpu) && scx_bpf_test_and_clear_cpu_idle(cpu))
+			return cpu;
 	}
-	return false;
+	return -1;
 }
 
 /*
- * Every CPU of @llc that may run @p is busy: preempt the one that has run
- * batch work the longest. Latency-sensitive work is never preempted here.
+ * Every CPU of @llc that may run @p is busy: pick the one that has run batch
+ * work the longest, or -1. Latency-sensitive work is never a victim. The
+ * victim is marked at once so that concurrent wake-ups pick another one.
  */
-static bool preempt_batch_in_llc(const struct task_struct *p, u32 llc)
+static s32 claim_batch_victim(const struct task_struct *p, u32 llc)
 {
 	u64 oldest = (u64)-1;
+	struct cpu_state *vs;
 	s32 victim = -1;
 	u32 i, n;
 
 	if (llc >= STORELAND_MAX_LLCS)
-		return false;
+		return -1;
 	n = llc_nr_cpus[llc];
 	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
 		struct cpu_state *cs;
@@ -280,11 +280,11 @@ static bool preempt_batch_in_llc(const struct task_struct *p, u32 llc)
 			victim = cpu;
 		}
 	}
-	if (victim < 0)
-		return false;
-	scx_bpf_kick_cpu(victim, SCX_KICK_PREEMPT);
-	COUNT(preemptions);
-	return true;
+	vs = cpu_state_of(victim);
+	if (!vs)
+		return -1;
+	vs->running_class = STORELAND_CLASS_LATCRIT;
+	return victim;
 }
 
 static void note_llc_queue(u32 llc)
@@ -294,18 +294,41 @@ static void note_llc_queue(u32 llc)
 }
 
 /*
- * Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there;
- * with @preempt, take a CPU from batch work if none is idle.
+ * Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there.
+ * With @preempt (a latency-critical task), @p goes straight to an idle CPU
+ * of the LLC, or else to the local queue of a CPU running batch work, which
+ * is preempted: it runs next there, whatever that CPU's queue holds.
  */
 static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 deadline,
 			 bool preempt)
 {
+	struct task_ctx *tctx = lookup_task_ctx(p);
 	u32 llc = usable_llc(p, want_llc);
+	s32 cpu;
+
+	if (tctx)
+		tctx->deadline = deadline;
+
+	cpu = claim_idle_in_llc(p, llc);
+	if (preempt) {
+		if (cpu >= 0) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, 0);
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			return;
+		}
+		cpu = claim_batch_victim(p, llc);
+		if (cpu >= 0) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, 0);
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+			COUNT(preemptions);
+			return;
+		}
+	}
 
 	scx_bpf_dsq_insert_vtime(p, LLC_DSQ(llc), slice, deadline, 0);
 	note_llc_queue(llc);
-	if (!kick_idle_in_llc(p, llc) && preempt)
-		preempt_batch_in_llc(p, llc);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 }
 
 static u64 clamp_slice(u64 slice)
@@ -480,10 +503,10 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 		if (!(enq_flags & SCX_ENQ_WAKEUP))
 			return;
 		cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+		if (cpu < 0)
+			cpu = claim_batch_victim(p, llc_of(scx_bpf_task_cpu(p)));
 		if (cpu >= 0)
-			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		else
-			preempt_batch_in_llc(p, llc_of(scx_bpf_task_cpu(p)));
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 		return;
 	}
 
@@ -503,6 +526,17 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 
 	if (latcrit_fast_path(p, tctx)) {
 		COUNT(fastpath_latcrit);
+		return;
+	}
+
+	/*
+	 * Preempted before its slice ran out (by a latency-critical task or a
+	 * higher scheduling class): its decision still stands, so requeue it
+	 * where it was with the rest of its slice.
+	 */
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && p->scx.slice && tctx->deadline) {
+		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), p->scx.slice, tctx->deadline, false);
+		COUNT(requeued);
 		return;
 	}
 
@@ -700,14 +734,21 @@ void BPF_STRUCT_OPS(storeland_tick, struct task_struct *p)
 		return;
 	charge_runtime(p, tctx, scx_bpf_now());
 
-	/* Ran too long for latency-critical: no more fast path or shield. */
+	/*
+	 * Demote a task that runs longer than its class allows, as user space
+	 * would: it loses the fast path, and batch work becomes preemptible
+	 * even if it never left the CPU for user space to see it.
+	 */
 	if (tctx->class == STORELAND_CLASS_LATCRIT &&
-	    tctx->exec_runtime > latcrit_max_runtime_ns) {
+	    tctx->exec_runtime > latcrit_max_runtime_ns)
 		tctx->class = STORELAND_CLASS_INTERACTIVE;
-		cs = cpu_state_of(scx_bpf_task_cpu(p));
-		if (cs)
-			cs->running_class = STORELAND_CLASS_INTERACTIVE;
-	}
+	if (tctx->class != STORELAND_CLASS_BATCH &&
+	    tctx->exec_runtime > interactive_max_runtime_ns && !is_usersched_task(p))
+		tctx->class = STORELAND_CLASS_BATCH;
+
+	cs = cpu_state_of(scx_bpf_task_cpu(p));
+	if (cs && !is_usersched_task(p))
+		cs->running_class = tctx->class;
 }
 
 /* ops.stopping: @p leaves the CPU; close its accounting stint. */
