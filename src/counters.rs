@@ -4,7 +4,11 @@
 
 use std::fmt;
 
-use crate::intf::cpu_counters;
+use crate::intf::{cpu_counters, LAT_BUCKETS};
+use crate::policy::TaskClass;
+
+/// Wake-to-run waits per log2-of-microseconds bucket, for one class.
+pub type LatencyHistogram = [u64; LAT_BUCKETS];
 
 /// Totals over all CPUs since the scheduler attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub struct Counters {
     pub preemptions: u64,
     /// Tasks preempted mid-slice, requeued by BPF with their last decision.
     pub requeued: u64,
+    /// Wake-to-run waits, indexed by `TaskClass as usize`.
+    pub wake_latency: [LatencyHistogram; 3],
 }
 
 impl Counters {
@@ -58,6 +64,11 @@ impl Counters {
             total.fastpath_latcrit += s.fastpath_latcrit;
             total.preemptions += s.preemptions;
             total.requeued += s.requeued;
+            for (class, hist) in total.wake_latency.iter_mut().enumerate() {
+                for (bucket, n) in hist.iter_mut().enumerate() {
+                    *n += s.wake_lat[class][bucket];
+                }
+            }
         }
         total
     }
@@ -71,10 +82,61 @@ impl Counters {
             + self.requeued
     }
 
+    /// Wake-ups of `class` measured.
+    pub fn wakeups(&self, class: TaskClass) -> u64 {
+        self.wake_latency[class as usize].iter().sum()
+    }
+
+    /// Upper bound, in microseconds, of the `pct` percentile of `class`'s
+    /// wake-to-run waits (the top of the histogram bucket it falls in), or
+    /// None without samples.
+    pub fn wake_latency_us(&self, class: TaskClass, pct: f64) -> Option<u64> {
+        percentile_us(&self.wake_latency[class as usize], pct)
+    }
+
+    /// One line per class: "latency_critical n=.. p50<=..us p99<=..us ...".
+    pub fn latency_line(&self) -> String {
+        TaskClass::ALL
+            .iter()
+            .map(|&class| {
+                match (
+                    self.wake_latency_us(class, 50.0),
+                    self.wake_latency_us(class, 99.0),
+                ) {
+                    (Some(p50), Some(p99)) => format!(
+                        "{} n={} p50<={p50}us p99<={p99}us",
+                        class.name(),
+                        self.wakeups(class)
+                    ),
+                    _ => format!("{} n=0", class.name()),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Tasks BPF queued itself because user space could not take them.
     pub fn congestion_fallbacks(&self) -> u64 {
         self.congested_ring_full + self.congested_late
     }
+}
+
+/// Percentile of a log2 histogram: bucket b holds waits in
+/// [2^b - 1, 2^(b+1) - 1) us; returns the bucket's upper end.
+pub fn percentile_us(hist: &LatencyHistogram, pct: f64) -> Option<u64> {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((pct / 100.0) * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (bucket, &n) in hist.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return Some((2u64 << bucket) - 1);
+        }
+    }
+    Some((2u64 << (LAT_BUCKETS - 1)) - 1)
 }
 
 /// One `key=value` line, the format the logs and the VM test read.
@@ -129,6 +191,29 @@ mod tests {
         assert_eq!(c.user_dispatches, 7);
         assert_eq!(c.fastpath_dispatches(), 6);
         assert_eq!(c.congestion_fallbacks(), 3);
+    }
+
+    #[test]
+    fn sums_latency_histograms_and_reads_percentiles() {
+        let mut a = slot(0, 0, 0, 0, 0);
+        let mut b = slot(0, 0, 0, 0, 0);
+        a.wake_lat[TaskClass::LatencyCritical as usize][0] = 90; // < 1 us
+        b.wake_lat[TaskClass::LatencyCritical as usize][0] = 8;
+        b.wake_lat[TaskClass::LatencyCritical as usize][10] = 2; // 1023..2047 us
+        let c = Counters::sum(&[a, b]);
+        assert_eq!(c.wakeups(TaskClass::LatencyCritical), 100);
+        assert_eq!(c.wake_latency_us(TaskClass::LatencyCritical, 50.0), Some(1));
+        assert_eq!(c.wake_latency_us(TaskClass::LatencyCritical, 98.0), Some(1));
+        assert_eq!(
+            c.wake_latency_us(TaskClass::LatencyCritical, 99.0),
+            Some(2047)
+        );
+        assert_eq!(c.wake_latency_us(TaskClass::Batch, 50.0), None);
+        let line = c.latency_line();
+        assert!(
+            line.starts_with("latency_critical n=100 p50<=1us p99<=2047us, interactive n=0"),
+            "{line}"
+        );
     }
 
     #[test]

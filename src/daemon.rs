@@ -89,7 +89,9 @@ impl<'obj> Daemon<'obj> {
 
             if let (Some(due), Some(every)) = (next_stats, self.stats_every) {
                 if Instant::now() >= due {
-                    info!("counters: {}", self.bpf.counters());
+                    let counters = self.bpf.counters();
+                    info!("counters: {counters}");
+                    info!("wake-to-run: {}", counters.latency_line());
                     next_stats = Some(due + every);
                 }
             }
@@ -100,6 +102,7 @@ impl<'obj> Daemon<'obj> {
         let requested = self.shutdown.load(Ordering::Relaxed);
         let report = self.bpf.detach_and_report();
         info!("final counters: {counters} decisions_deferred={deferred}");
+        info!("final wake-to-run: {}", counters.latency_line());
         let uei = report?;
         if uei.should_restart() {
             return Ok(Outcome::Restart(format!("{uei:?}")));

@@ -30,6 +30,9 @@ pub const LLC_ANY: i32 = generated::storeland_consts_STORELAND_LLC_ANY;
 // One EPYC 9004 socket: up to 192 CPUs in 12 CCXs of 16 CPUs each.
 const _: () = assert!(MAX_CPUS >= 192 && MAX_LLCS >= 12 && MAX_LLC_CPUS >= 16);
 
+/// Buckets of the wake-to-run latency histograms (log2 of microseconds).
+pub const LAT_BUCKETS: usize = generated::storeland_consts_STORELAND_LAT_BUCKETS as usize;
+
 /// Bits of `queued_task.flags`.
 pub const TF_WAKEUP: u64 = generated::storeland_task_flags_STORELAND_TF_WAKEUP as u64;
 pub const TF_IOWAIT: u64 = generated::storeland_task_flags_STORELAND_TF_IOWAIT as u64;
@@ -81,8 +84,9 @@ mod tests {
     }
 
     #[test]
-    fn cpu_counters_fill_two_cache_lines() {
-        assert_eq!(size_of::<cpu_counters>(), 128);
+    fn cpu_counters_layout_matches_the_bpf_side() {
+        assert_eq!(size_of::<cpu_counters>(), 512);
+        assert_eq!(offset_of!(cpu_counters, wake_lat), 128);
         assert_eq!(offset_of!(cpu_counters, queued_to_user), 0);
         assert_eq!(offset_of!(cpu_counters, usersched_runs), 80);
         assert_eq!(offset_of!(cpu_counters, fastpath_latcrit), 88);

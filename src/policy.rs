@@ -9,7 +9,8 @@
 //!   the earliest deadline, a short slice, and it preempts batch work when
 //!   its CCX has no idle CPU. BPF caches the class and places its next few
 //!   wake-ups itself, without a round trip through user space;
-//! - **interactive**: it sleeps often and runs briefly, but not for I/O;
+//! - **interactive**: it sleeps often and runs briefly, but not for I/O; its
+//!   wake-ups preempt batch work too, but go through user space;
 //! - **batch**: it uses whole slices (compression, checksums, builds). It
 //!   gets long slices and the latest deadlines, and it is what gets
 //!   preempted.
@@ -254,7 +255,9 @@ impl Policy {
             slice_ns: slice,
             deadline,
             class,
-            preempt: class == TaskClass::LatencyCritical && task.woke_up,
+            // A waking task with an early deadline should not wait for batch
+            // work's long slice to run out.
+            preempt: class != TaskClass::Batch && task.woke_up,
         }
     }
 
@@ -365,7 +368,13 @@ mod tests {
         assert!(io.deadline < inter.deadline && inter.deadline < hog.deadline);
         assert!(io.slice_ns < inter.slice_ns && inter.slice_ns < hog.slice_ns);
         assert_eq!((io.class, io.preempt), (TaskClass::LatencyCritical, true));
-        assert!(!inter.preempt && !hog.preempt);
+        assert!(!hog.preempt, "batch work never preempts");
+        assert!(!inter.preempt, "a slice expiry is not a wake-up");
+        let woken = TaskObservation {
+            woke_up: true,
+            ..task(2, 100 * MS, 500 * US, 100)
+        };
+        assert!(p.decide(&woken, &idle()).preempt);
         assert_eq!(hog.class, TaskClass::Batch);
     }
 

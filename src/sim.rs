@@ -449,7 +449,6 @@ impl Simulator {
         task.prev_cpu = cpu as u32;
         task.slice_left = slice;
         task.state = State::Running(cpu);
-        self.vtime_now = self.vtime_now.max(task.vtime);
         self.cpus[cpu].current = Some(t);
         self.cpus[cpu].running_since = self.now;
         self.cpus[cpu].preempt = false;
@@ -552,6 +551,8 @@ impl Simulator {
             }
             if let Some((llc, key, t)) = pick {
                 self.queues[llc].remove(&key);
+                // The fairness clock follows tasks taken in deadline order.
+                self.vtime_now = self.vtime_now.max(self.tasks[t].vtime);
                 let slice = self.queued_slice[t];
                 self.start(t, cpu, slice);
             }

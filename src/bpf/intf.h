@@ -36,6 +36,9 @@ enum storeland_consts {
 	STORELAND_LLC_ANY	= -1,
 
 	STORELAND_COMM_LEN	= 16,
+
+	/* Wake-to-run latency histogram: bucket b counts waits in [2^b - 1, 2^(b+1) - 1) us. */
+	STORELAND_LAT_BUCKETS	= 16,
 };
 
 /* What BPF observed about a task, carried in queued_task.flags. */
@@ -126,13 +129,15 @@ struct cpu_counters {
 	u64 fastpath_latcrit;	/* latency-critical wake-ups placed by BPF */
 	u64 preemptions;	/* CPUs running batch work kicked for a waiting task */
 	u64 requeued;		/* preempted mid-slice, requeued with their last decision */
-	u64 pad[2];		/* keeps each CPU's slot on its own cache lines */
+	u64 pad[2];		/* keeps the histograms on their own cache lines */
+	/* Wake-up to running, per class of the task when it started running. */
+	u64 wake_lat[STORELAND_NR_CLASSES][STORELAND_LAT_BUCKETS];
 };
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct queued_task) == 120, "queued_task layout changed");
 _Static_assert(sizeof(struct dispatch_decision) == 40, "dispatch_decision layout changed");
-_Static_assert(sizeof(struct cpu_counters) == 128, "cpu_counters layout changed");
+_Static_assert(sizeof(struct cpu_counters) == 512, "cpu_counters layout changed");
 /* The BPF side masks indices with these, so they must be powers of two. */
 _Static_assert((STORELAND_MAX_CPUS & (STORELAND_MAX_CPUS - 1)) == 0, "MAX_CPUS not a power of 2");
 _Static_assert((STORELAND_MAX_LLCS & (STORELAND_MAX_LLCS - 1)) == 0, "MAX_LLCS not a power of 2");

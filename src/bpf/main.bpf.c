@@ -63,7 +63,7 @@ struct cpu_counters counters[STORELAND_MAX_CPUS];
 /* What each CPU runs, for picking a preemption victim (written by that CPU). */
 struct cpu_state {
 	u32 running_class;	/* STORELAND_CLASS_* of the current task, or _NONE */
-	u32 pad;
+	u32 preempt_pending;	/* its current task is being preempted by us */
 	u64 running_since;
 } cpu_state[STORELAND_MAX_CPUS];
 
@@ -97,10 +97,13 @@ struct task_ctx {
 	u64 avg_runtime;	/* EWMA of runtime per wake-up */
 	u64 avg_wake_gap;	/* EWMA of time between wake-ups */
 	u64 woke_at;
+	u64 runnable_at;	/* start of its current wait for a CPU */
 	s32 waker_cpu;
 	u32 nr_wakeups;
 	u32 class;		/* set by user space's last decision */
 	u64 deadline;		/* of its last placement in an LLC queue */
+	bool preempted;		/* kicked off its CPU for a latency-critical task */
+	bool in_llc_queue;	/* its last placement was an LLC queue (deadline order) */
 	u32 fast_wakes;		/* BPF fast-path wake-ups since the last decision */
 	bool woke_up;		/* the next enqueue is a wake-up */
 	bool irq_wake;		/* ... and it came from IRQ context */
@@ -284,6 +287,7 @@ static s32 claim_batch_victim(const struct task_struct *p, u32 llc)
 	if (!vs)
 		return -1;
 	vs->running_class = STORELAND_CLASS_LATCRIT;
+	vs->preempt_pending = 1;
 	return victim;
 }
 
@@ -306,8 +310,10 @@ static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 dea
 	u32 llc = usable_llc(p, want_llc);
 	s32 cpu;
 
-	if (tctx)
+	if (tctx) {
 		tctx->deadline = deadline;
+		tctx->in_llc_queue = false;
+	}
 
 	cpu = claim_idle_in_llc(p, llc);
 	if (preempt) {
@@ -325,6 +331,8 @@ static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 dea
 		}
 	}
 
+	if (tctx)
+		tctx->in_llc_queue = true;
 	scx_bpf_dsq_insert_vtime(p, LLC_DSQ(llc), slice, deadline, 0);
 	note_llc_queue(llc);
 	if (cpu >= 0)
@@ -489,6 +497,8 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	tctx->enq_seq++;
 	tctx->user_seq = 0;
+	if (!(enq_flags & SCX_ENQ_WAKEUP))
+		tctx->runnable_at = scx_bpf_now();
 
 	/*
 	 * The policy loop itself: everything else waits on it, so it gets its
@@ -534,8 +544,9 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 * higher scheduling class): its decision still stands, so requeue it
 	 * where it was with the rest of its slice.
 	 */
-	if (!(enq_flags & SCX_ENQ_WAKEUP) && p->scx.slice && tctx->deadline) {
-		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), p->scx.slice, tctx->deadline, false);
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->preempted && tctx->deadline) {
+		tctx->preempted = false;
+		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), slice_ns, tctx->deadline, false);
 		COUNT(requeued);
 		return;
 	}
@@ -684,10 +695,13 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	u64 min_vtime, now;
 
-	if (!tctx || !(enq_flags & SCX_ENQ_WAKEUP))
+	if (!tctx)
+		return;
+	now = scx_bpf_now();
+	tctx->runnable_at = now;
+	if (!(enq_flags & SCX_ENQ_WAKEUP))
 		return;
 
-	now = scx_bpf_now();
 	tctx->woke_up = true;
 	tctx->irq_wake = bpf_in_hardirq() || bpf_in_serving_softirq();
 	tctx->waker_cpu = bpf_get_smp_processor_id();
@@ -702,6 +716,21 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 		tctx->vtime = min_vtime;
 }
 
+/* Count one wake-to-run wait in this CPU's histogram of @class. */
+static void record_wake_latency(u32 class, u64 wait_ns)
+{
+	struct cpu_counters *c = my_counters();
+	u64 us = wait_ns / 1000 + 1;
+	u32 b = 0;
+
+	if (!c || class >= STORELAND_NR_CLASSES)
+		return;
+	for (b = 0; b < STORELAND_LAT_BUCKETS - 1; b++)
+		if (us < (2ULL << b))
+			break;
+	c->wake_lat[class % STORELAND_NR_CLASSES][b & (STORELAND_LAT_BUCKETS - 1)]++;
+}
+
 /* ops.running: @p got a CPU; start its accounting stint. */
 void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 {
@@ -712,10 +741,20 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 		return;
 	tctx->charged_at = scx_bpf_now();
 	tctx->stint_runtime = 0;
+	if (tctx->woke_up)
+		record_wake_latency(tctx->class, tctx->charged_at - tctx->runnable_at);
 	/* Its wake-up has been handled, whichever path it took. */
 	tctx->woke_up = false;
-	if (tctx->vtime > vtime_now)
+
+	/*
+	 * The fairness clock follows the tasks taken in deadline order: they
+	 * are the furthest behind. A task that ran out of order (on an idle
+	 * CPU) must not drag it forward, or a low-weight task whose vtime runs
+	 * fast would push every waking task behind the whole queue.
+	 */
+	if (tctx->in_llc_queue && tctx->vtime > vtime_now)
 		vtime_now = tctx->vtime;
+	tctx->in_llc_queue = false;
 
 	cs = cpu_state_of(scx_bpf_task_cpu(p));
 	if (cs) {
@@ -763,8 +802,12 @@ void BPF_STRUCT_OPS(storeland_stopping, struct task_struct *p, bool runnable)
 	tctx->last_runtime = tctx->stint_runtime;
 
 	cs = cpu_state_of(scx_bpf_task_cpu(p));
-	if (cs)
+	if (cs) {
+		if (cs->preempt_pending && runnable)
+			tctx->preempted = true;
+		cs->preempt_pending = 0;
 		cs->running_class = STORELAND_CLASS_NONE;
+	}
 }
 
 /*
