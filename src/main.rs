@@ -82,19 +82,18 @@ fn schedule(opts: &Opts) -> Result<i32> {
         let topo = CcxTopology::from_system()?;
         info!("topology: {topo}");
         let load = LoadOptions {
-            policy: policy_cfg.clone(),
             partial: opts.partial,
             exit_dump_len: opts.exit_dump_len,
             verbose: opts.verbose,
             libbpf: opts.libbpf.clone(),
         };
-        let (bpf, rings) = Attached::attach(&mut open_object, &load, &topo)?;
-        info!(
-            "scheduler attached: slice {} us, {} CCX queue(s)",
-            opts.slice_us,
-            topo.nr_llcs()
-        );
+        let nr_llcs = topo.nr_llcs();
         let policy = Policy::new(policy_cfg.clone(), topo)?;
+        let (bpf, rings) = Attached::attach(&mut open_object, &load, &policy)?;
+        info!(
+            "scheduler attached: slice {} us, {nr_llcs} CCX queue(s)",
+            opts.slice_us
+        );
         let stats_every = opts.stats.map(Duration::from_secs_f64);
         match Daemon::new(bpf, rings, policy, shutdown.clone(), stats_every).run()? {
             Outcome::Detached => {

@@ -177,7 +177,7 @@ impl PolicyConfig {
     }
 
     /// Deadline offset of a class: how far behind its vtime it queues.
-    fn class_offset_ns(&self, class: TaskClass) -> u64 {
+    pub fn class_offset_ns(&self, class: TaskClass) -> u64 {
         match class {
             TaskClass::LatencyCritical => 0,
             TaskClass::Interactive => self.slice_ns / 2,
@@ -228,24 +228,41 @@ impl Policy {
         }
     }
 
-    /// Decide class, deadline, slice and CCX for one queued task.
-    pub fn decide(&self, task: &TaskObservation, load: &LoadView) -> Decision {
-        let class = self.classify(task);
-        let weight = u64::from(task.weight).clamp(1, MAX_WEIGHT);
-        let lag = (task.exec_runtime.min(self.cfg.max_lag_ns) * NICE0_WEIGHT / weight)
+    /// Position in an LLC queue: vtime, plus the class offset, plus the
+    /// runtime since waking scaled by 100/weight, capped. BPF computes the
+    /// same (`task_deadline()` in main.bpf.c) when it places a task whose
+    /// class it caches.
+    pub fn deadline(&self, class: TaskClass, vtime: u64, exec_runtime: u64, weight: u32) -> u64 {
+        let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
+        let lag = (exec_runtime.min(self.cfg.max_lag_ns) * NICE0_WEIGHT / weight)
             .min(self.cfg.max_lag_ns);
-        let deadline = task
-            .vtime
+        vtime
             .saturating_add(self.cfg.class_offset_ns(class))
-            .saturating_add(lag);
+            .saturating_add(lag)
+    }
 
-        let base_slice = match class {
+    /// Nice-0 slice of a class, before weight scaling.
+    pub fn class_slice_ns(&self, class: TaskClass) -> u64 {
+        match class {
             TaskClass::LatencyCritical => self.cfg.latcrit_slice_ns,
             TaskClass::Interactive => self.cfg.slice_ns,
             TaskClass::Batch => self.cfg.slice_ns.saturating_mul(2),
-        };
-        let slice = (base_slice.saturating_mul(weight) / NICE0_WEIGHT)
-            .clamp(self.cfg.slice_min_ns, self.cfg.slice_max_ns);
+        }
+    }
+
+    /// Slice of a task: its class's, scaled by weight, within the bounds.
+    /// BPF computes the same (`task_slice()` in main.bpf.c).
+    pub fn slice(&self, class: TaskClass, weight: u32) -> u64 {
+        let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
+        (self.class_slice_ns(class).saturating_mul(weight) / NICE0_WEIGHT)
+            .clamp(self.cfg.slice_min_ns, self.cfg.slice_max_ns)
+    }
+
+    /// Decide class, deadline, slice and CCX for one queued task.
+    pub fn decide(&self, task: &TaskObservation, load: &LoadView) -> Decision {
+        let class = self.classify(task);
+        let deadline = self.deadline(class, task.vtime, task.exec_runtime, task.weight);
+        let slice = self.slice(class, task.weight);
 
         Decision {
             pid: task.pid,

@@ -112,8 +112,8 @@ pub struct SimConfig {
     pub step_ns: u64,
     /// Time from a task entering the ring to its decision being applied.
     pub user_delay_ns: u64,
-    /// Wake-ups BPF places from the cached class before user space reviews.
-    pub latcrit_review_every: u32,
+    /// Placements BPF makes from a cached class before user space reviews.
+    pub review_every: u32,
     /// Waits before this time are not reported (tasks start unclassified).
     pub warmup_ns: u64,
 }
@@ -124,7 +124,7 @@ impl Default for SimConfig {
             duration_ns: 2_000_000_000,
             step_ns: 10_000,
             user_delay_ns: 50_000,
-            latcrit_review_every: 8,
+            review_every: 8,
             warmup_ns: 0,
         }
     }
@@ -157,7 +157,7 @@ struct Task {
     waker_cpu: i32,
     slept_in_iowait: bool,
     class: TaskClass,
-    fast_wakes: u32,
+    fast_placements: u32,
     enq_seq: u64,
     /// Deadline of its last placement, kept for a preempted requeue.
     deadline: u64,
@@ -218,7 +218,7 @@ impl Simulator {
                 waker_cpu: -1,
                 slept_in_iowait: false,
                 class: TaskClass::Interactive,
-                fast_wakes: 0,
+                fast_placements: 0,
                 enq_seq: 0,
                 deadline: 0,
                 report: TaskReport {
@@ -321,17 +321,34 @@ impl Simulator {
         if task.woke_up
             && task.class == TaskClass::LatencyCritical
             && task.avg_runtime <= cfg.latcrit_max_runtime_ns
-            && task.fast_wakes < self.cfg.latcrit_review_every
+            && task.fast_placements < self.cfg.review_every
         {
-            task.fast_wakes += 1;
+            task.fast_placements += 1;
             let home = if task.irq_wake {
                 task.waker_cpu
             } else {
                 task.prev_cpu as i32
             };
             let llc = self.topo.llc_of(home);
-            let deadline = task.vtime;
-            self.queue(t, llc, cfg.latcrit_slice_ns, deadline, true);
+            let deadline =
+                self.policy
+                    .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
+            let slice = self.policy.slice(task.class, task.spec.weight);
+            self.queue(t, llc, slice, deadline, true);
+            return;
+        }
+        // Batch slice expiry: BPF requeues it from the cached class.
+        if !task.woke_up
+            && task.class == TaskClass::Batch
+            && task.fast_placements < self.cfg.review_every
+        {
+            task.fast_placements += 1;
+            let llc = self.topo.llc_of(task.prev_cpu as i32);
+            let deadline =
+                self.policy
+                    .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
+            let slice = self.policy.slice(task.class, task.spec.weight);
+            self.queue(t, llc, slice, deadline, false);
             return;
         }
         task.state = State::InUserSpace(self.now + self.cfg.user_delay_ns);
@@ -369,7 +386,7 @@ impl Simulator {
             let d = self.policy.decide(&obs, &load);
             let task = &mut self.tasks[t];
             task.class = d.class;
-            task.fast_wakes = 0;
+            task.fast_placements = 0;
             self.queue(t, d.llc, d.slice_ns, d.deadline, d.preempt);
         }
     }

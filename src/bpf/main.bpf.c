@@ -45,10 +45,13 @@ const volatile u64 slice_min_ns = 250000ULL;	/* bounds for user-space slices */
 const volatile u64 slice_max_ns = 20000000ULL;
 const volatile u64 sleep_credit_ns = 5000000ULL;	/* max vtime credit a sleeper keeps */
 const volatile u64 usersched_late_ns = 50000000ULL;	/* after this, BPF stops waiting for user space */
-const volatile u64 latcrit_slice_ns = 1000000ULL;	/* slice of a latency-critical task */
 const volatile u64 latcrit_max_runtime_ns = 1000000ULL;	/* ran longer per wake-up: not latency-critical */
 const volatile u64 interactive_max_runtime_ns = 2500000ULL;	/* ran longer per wake-up: batch */
-const volatile u32 latcrit_review_every = 8;	/* BPF fast-path wake-ups before user space reviews */
+const volatile u32 review_every = 8;		/* BPF placements of a cached class before user space reviews */
+/* The policy's parameters per class, so BPF places cached classes as user space would. */
+const volatile u64 class_offset_ns[STORELAND_NR_CLASSES];
+const volatile u64 class_slice_ns[STORELAND_NR_CLASSES];
+const volatile u64 max_lag_ns = 100000000ULL;
 const volatile u32 nr_cpus = 1;			/* possible CPU ids */
 const volatile u32 nr_llcs = 1;
 const volatile u32 cpu_llc[STORELAND_MAX_CPUS];
@@ -104,7 +107,7 @@ struct task_ctx {
 	u64 deadline;		/* of its last placement in an LLC queue */
 	bool preempted;		/* kicked off its CPU for a latency-critical task */
 	bool in_llc_queue;	/* its last placement was an LLC queue (deadline order) */
-	u32 fast_wakes;		/* BPF fast-path wake-ups since the last decision */
+	u32 fast_placements;	/* placed by BPF from the cached class since the last decision */
 	bool woke_up;		/* the next enqueue is a wake-up */
 	bool irq_wake;		/* ... and it came from IRQ context */
 	bool slept_in_iowait;
@@ -364,27 +367,37 @@ static void charge_runtime(struct task_struct *p, struct task_ctx *tctx, u64 now
 }
 
 /*
- * BPF's own deadline, used whenever user space is bypassed: vtime plus the
- * runtime since the last wake-up (capped), so sleepers go first.
+ * Deadline and slice of @p in its cached class: the same formulas as the
+ * policy's Policy::deadline() and Policy::slice(), with its parameters.
  */
-static u64 fallback_deadline(const struct task_ctx *tctx)
+static u64 task_deadline(const struct task_struct *p, const struct task_ctx *tctx)
 {
-	u64 lag = tctx->exec_runtime < slice_max_ns ? tctx->exec_runtime : slice_max_ns;
+	u32 weight = p->scx.weight ? p->scx.weight : 100;
+	u64 lag = tctx->exec_runtime < max_lag_ns ? tctx->exec_runtime : max_lag_ns;
 
+	lag = lag * 100 / weight;
+	if (lag > max_lag_ns)
+		lag = max_lag_ns;
+	return tctx->vtime + class_offset_ns[tctx->class % STORELAND_NR_CLASSES] + lag;
+}
 
-	return tctx->vtime + lag;
+static u64 task_slice(const struct task_struct *p, const struct task_ctx *tctx)
+{
+	u32 weight = p->scx.weight ? p->scx.weight : 100;
+
+	return clamp_slice(class_slice_ns[tctx->class % STORELAND_NR_CLASSES] * weight / 100);
 }
 
 static void queue_fallback(struct task_struct *p, struct task_ctx *tctx)
 {
-	queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), slice_ns, fallback_deadline(tctx), false);
+	queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx), task_deadline(p, tctx), false);
 }
 
 /*
  * A latency-critical task woke up: BPF places it at once in the LLC where
  * its completion arrived (or where it last ran), ahead of batch work, and
  * preempts batch work if no CPU there is idle. User space sees it again every
- * latcrit_review_every wake-ups, or as soon as it runs long.
+ * review_every wake-ups, or as soon as it runs long.
  */
 static bool latcrit_fast_path(struct task_struct *p, struct task_ctx *tctx)
 {
@@ -392,12 +405,12 @@ static bool latcrit_fast_path(struct task_struct *p, struct task_ctx *tctx)
 
 	if (!tctx->woke_up || tctx->class != STORELAND_CLASS_LATCRIT ||
 	    tctx->avg_runtime > latcrit_max_runtime_ns ||
-	    tctx->fast_wakes >= latcrit_review_every)
+	    tctx->fast_placements >= review_every)
 		return false;
 
-	tctx->fast_wakes++;
+	tctx->fast_placements++;
 	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
-	queue_in_llc(p, llc_of(home), latcrit_slice_ns, tctx->vtime, true);
+	queue_in_llc(p, llc_of(home), task_slice(p, tctx), task_deadline(p, tctx), true);
 	return true;
 }
 
@@ -546,8 +559,24 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 */
 	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->preempted && tctx->deadline) {
 		tctx->preempted = false;
-		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), slice_ns, tctx->deadline, false);
+		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx), tctx->deadline,
+			     false);
 		COUNT(requeued);
+		return;
+	}
+
+	/*
+	 * Batch work whose slice ran out: BPF requeues it in its CCX as the
+	 * policy would, and hands it to user space only every review_every
+	 * slices. This keeps the slice-expiry rate of a saturated 192-CPU box
+	 * off the ring; user space still reclassifies and rebalances it.
+	 */
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->class == STORELAND_CLASS_BATCH &&
+	    tctx->fast_placements < review_every) {
+		tctx->fast_placements++;
+		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx),
+			     task_deadline(p, tctx), false);
+		COUNT(fastpath_batch);
 		return;
 	}
 
@@ -614,7 +643,7 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 	}
 	tctx->user_seq = 0;
 	tctx->class = d.class < STORELAND_NR_CLASSES ? d.class : STORELAND_CLASS_INTERACTIVE;
-	tctx->fast_wakes = 0;
+	tctx->fast_placements = 0;
 
 	if (d.cpu >= 0 && can_run_on(p, d.cpu) && scx_bpf_test_and_clear_cpu_idle(d.cpu)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | d.cpu, clamp_slice(d.slice_ns), 0);
