@@ -41,8 +41,8 @@ pub struct Counters {
     pub preemptions: u64,
     /// Tasks preempted mid-slice, requeued by BPF with their last decision.
     pub requeued: u64,
-    /// Batch slice expiries BPF requeued itself from the cached class.
-    pub fastpath_batch: u64,
+    /// Slice expiries BPF requeued itself from the cached class.
+    pub fastpath_requeue: u64,
     /// Wake-to-run waits, indexed by `TaskClass as usize`.
     pub wake_latency: [LatencyHistogram; 3],
 }
@@ -66,7 +66,7 @@ impl Counters {
             total.fastpath_latcrit += s.fastpath_latcrit;
             total.preemptions += s.preemptions;
             total.requeued += s.requeued;
-            total.fastpath_batch += s.fastpath_batch;
+            total.fastpath_requeue += s.fastpath_requeue;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
                 for (bucket, n) in hist.iter_mut().enumerate() {
                     *n += s.wake_lat[class][bucket];
@@ -82,7 +82,7 @@ impl Counters {
             + self.fastpath_kthread
             + self.fastpath_self
             + self.fastpath_latcrit
-            + self.fastpath_batch
+            + self.fastpath_requeue
             + self.requeued
     }
 
@@ -150,7 +150,7 @@ impl fmt::Display for Counters {
             f,
             "user_dispatches={} fastpath_dispatches={} queued_to_user={} \
              fastpath_idle={} fastpath_kthread={} fastpath_self={} fastpath_latcrit={} \
-             fastpath_batch={} \
+             fastpath_requeue={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={}",
@@ -161,7 +161,7 @@ impl fmt::Display for Counters {
             self.fastpath_kthread,
             self.fastpath_self,
             self.fastpath_latcrit,
-            self.fastpath_batch,
+            self.fastpath_requeue,
             self.congestion_fallbacks(),
             self.congested_ring_full,
             self.congested_late,

@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(offset_of!(cpu_counters, fastpath_latcrit), 88);
         assert_eq!(offset_of!(cpu_counters, preemptions), 96);
         assert_eq!(offset_of!(cpu_counters, requeued), 104);
-        assert_eq!(offset_of!(cpu_counters, fastpath_batch), 112);
+        assert_eq!(offset_of!(cpu_counters, fastpath_requeue), 112);
     }
 
     #[test]

@@ -337,11 +337,8 @@ impl Simulator {
             self.queue(t, llc, slice, deadline, true);
             return;
         }
-        // Batch slice expiry: BPF requeues it from the cached class.
-        if !task.woke_up
-            && task.class == TaskClass::Batch
-            && task.fast_placements < self.cfg.review_every
-        {
+        // Slice expiry: BPF requeues it from the cached class.
+        if !task.woke_up && task.report.runs > 0 && task.fast_placements < self.cfg.review_every {
             task.fast_placements += 1;
             let llc = self.topo.llc_of(task.prev_cpu as i32);
             let deadline =

@@ -559,24 +559,27 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 */
 	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->preempted && tctx->deadline) {
 		tctx->preempted = false;
-		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx), tctx->deadline,
-			     false);
+		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx),
+			     task_deadline(p, tctx), false);
 		COUNT(requeued);
 		return;
 	}
 
 	/*
-	 * Batch work whose slice ran out: BPF requeues it in its CCX as the
-	 * policy would, and hands it to user space only every review_every
-	 * slices. This keeps the slice-expiry rate of a saturated 192-CPU box
-	 * off the ring; user space still reclassifies and rebalances it.
+	 * A slice ran out: BPF requeues the task in its CCX as the policy
+	 * would for its cached class, and hands it to user space only every
+	 * review_every slices. This keeps the slice-expiry rate of a saturated
+	 * 192-CPU box off the ring, and a latency-critical task that used up
+	 * its short slice keeps its early deadline instead of waiting for a
+	 * round trip while batch work takes its CPU. User space still
+	 * reclassifies and rebalances every task regularly.
 	 */
-	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->class == STORELAND_CLASS_BATCH &&
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->deadline &&
 	    tctx->fast_placements < review_every) {
 		tctx->fast_placements++;
 		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx),
 			     task_deadline(p, tctx), false);
-		COUNT(fastpath_batch);
+		COUNT(fastpath_requeue);
 		return;
 	}
 
