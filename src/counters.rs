@@ -4,7 +4,11 @@
 
 use std::fmt;
 
-use crate::intf::cpu_counters;
+use crate::intf::{cpu_counters, LAT_BUCKETS};
+use crate::policy::TaskClass;
+
+/// Wake-to-run waits per log2-of-microseconds bucket, for one class.
+pub type LatencyHistogram = [u64; LAT_BUCKETS];
 
 /// Totals over all CPUs since the scheduler attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +35,16 @@ pub struct Counters {
     pub llc_steals: u64,
     /// Times the policy loop was put on a CPU.
     pub usersched_runs: u64,
+    /// Latency-critical wake-ups BPF placed itself (class cached from user space).
+    pub fastpath_latcrit: u64,
+    /// CPUs running batch work kicked for a latency-critical task.
+    pub preemptions: u64,
+    /// Tasks preempted mid-slice, requeued by BPF with their last decision.
+    pub requeued: u64,
+    /// Slice expiries BPF requeued itself from the cached class.
+    pub fastpath_requeue: u64,
+    /// Wake-to-run waits, indexed by `TaskClass as usize`.
+    pub wake_latency: [LatencyHistogram; 3],
 }
 
 impl Counters {
@@ -49,13 +63,60 @@ impl Counters {
             total.affinity_redirects += s.affinity_redirects;
             total.llc_steals += s.llc_steals;
             total.usersched_runs += s.usersched_runs;
+            total.fastpath_latcrit += s.fastpath_latcrit;
+            total.preemptions += s.preemptions;
+            total.requeued += s.requeued;
+            total.fastpath_requeue += s.fastpath_requeue;
+            for (class, hist) in total.wake_latency.iter_mut().enumerate() {
+                for (bucket, n) in hist.iter_mut().enumerate() {
+                    *n += s.wake_lat[class][bucket];
+                }
+            }
         }
         total
     }
 
     /// Tasks placed by BPF without asking user space.
     pub fn fastpath_dispatches(&self) -> u64 {
-        self.fastpath_idle + self.fastpath_kthread + self.fastpath_self
+        self.fastpath_idle
+            + self.fastpath_kthread
+            + self.fastpath_self
+            + self.fastpath_latcrit
+            + self.fastpath_requeue
+            + self.requeued
+    }
+
+    /// Wake-ups of `class` measured.
+    pub fn wakeups(&self, class: TaskClass) -> u64 {
+        self.wake_latency[class as usize].iter().sum()
+    }
+
+    /// Upper bound, in microseconds, of the `pct` percentile of `class`'s
+    /// wake-to-run waits (the top of the histogram bucket it falls in), or
+    /// None without samples.
+    pub fn wake_latency_us(&self, class: TaskClass, pct: f64) -> Option<u64> {
+        percentile_us(&self.wake_latency[class as usize], pct)
+    }
+
+    /// One line per class: "latency_critical n=.. p50<=..us p99<=..us ...".
+    pub fn latency_line(&self) -> String {
+        TaskClass::ALL
+            .iter()
+            .map(|&class| {
+                match (
+                    self.wake_latency_us(class, 50.0),
+                    self.wake_latency_us(class, 99.0),
+                ) {
+                    (Some(p50), Some(p99)) => format!(
+                        "{} n={} p50<={p50}us p99<={p99}us",
+                        class.name(),
+                        self.wakeups(class)
+                    ),
+                    _ => format!("{} n=0", class.name()),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Tasks BPF queued itself because user space could not take them.
@@ -64,21 +125,43 @@ impl Counters {
     }
 }
 
+/// Percentile of a log2 histogram: bucket b holds waits in
+/// [2^b - 1, 2^(b+1) - 1) us; returns the bucket's upper end.
+pub fn percentile_us(hist: &LatencyHistogram, pct: f64) -> Option<u64> {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((pct / 100.0) * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (bucket, &n) in hist.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return Some((2u64 << bucket) - 1);
+        }
+    }
+    Some((2u64 << (LAT_BUCKETS - 1)) - 1)
+}
+
 /// One `key=value` line, the format the logs and the VM test read.
 impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "user_dispatches={} fastpath_dispatches={} queued_to_user={} \
-             fastpath_idle={} fastpath_kthread={} fastpath_self={} \
+             fastpath_idle={} fastpath_kthread={} fastpath_self={} fastpath_latcrit={} \
+             fastpath_requeue={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
-             stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={}",
+             stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
+             preemptions={} requeued={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
             self.fastpath_idle,
             self.fastpath_kthread,
             self.fastpath_self,
+            self.fastpath_latcrit,
+            self.fastpath_requeue,
             self.congestion_fallbacks(),
             self.congested_ring_full,
             self.congested_late,
@@ -86,6 +169,8 @@ impl fmt::Display for Counters {
             self.affinity_redirects,
             self.llc_steals,
             self.usersched_runs,
+            self.preemptions,
+            self.requeued,
         )
     }
 }
@@ -115,6 +200,29 @@ mod tests {
     }
 
     #[test]
+    fn sums_latency_histograms_and_reads_percentiles() {
+        let mut a = slot(0, 0, 0, 0, 0);
+        let mut b = slot(0, 0, 0, 0, 0);
+        a.wake_lat[TaskClass::LatencyCritical as usize][0] = 90; // < 1 us
+        b.wake_lat[TaskClass::LatencyCritical as usize][0] = 8;
+        b.wake_lat[TaskClass::LatencyCritical as usize][10] = 2; // 1023..2047 us
+        let c = Counters::sum(&[a, b]);
+        assert_eq!(c.wakeups(TaskClass::LatencyCritical), 100);
+        assert_eq!(c.wake_latency_us(TaskClass::LatencyCritical, 50.0), Some(1));
+        assert_eq!(c.wake_latency_us(TaskClass::LatencyCritical, 98.0), Some(1));
+        assert_eq!(
+            c.wake_latency_us(TaskClass::LatencyCritical, 99.0),
+            Some(2047)
+        );
+        assert_eq!(c.wake_latency_us(TaskClass::Batch, 50.0), None);
+        let line = c.latency_line();
+        assert!(
+            line.starts_with("latency_critical n=100 p50<=1us p99<=2047us, interactive n=0"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn log_line_names_each_counter() {
         let c = Counters::sum(&[slot(10, 2, 3, 0, 0)]);
         let line = c.to_string();
@@ -123,6 +231,9 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
-        assert!(line.ends_with(" usersched_runs=0"), "{line}");
+        assert!(
+            line.ends_with(" usersched_runs=0 preemptions=0 requeued=0"),
+            "{line}"
+        );
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use log::info;
 
 use storeland::intf::RING_ENTRIES;
-use storeland::policy::{Policy, TaskObservation};
+use storeland::policy::{LoadView, Policy, TaskObservation};
 use storeland::stats::StatsResponder;
 
 use crate::loader::Attached;
@@ -39,6 +39,7 @@ pub struct Daemon<'obj> {
     shutdown: Arc<AtomicBool>,
     stats_every: Option<Duration>,
     batch: Vec<TaskObservation>,
+    load: LoadView,
     stats: Option<StatsResponder>,
 }
 
@@ -57,6 +58,9 @@ impl<'obj> Daemon<'obj> {
             shutdown,
             stats_every,
             batch: Vec::with_capacity(RING_ENTRIES),
+            load: LoadView {
+                llc_queued: Vec::with_capacity(storeland::intf::MAX_LLCS),
+            },
             stats: None,
         }
     }
@@ -74,8 +78,12 @@ impl<'obj> Daemon<'obj> {
             self.batch.clear();
             let drained = self.rings.drain(&mut self.batch)?;
             self.bpf.note_drained();
+            if !self.batch.is_empty() {
+                self.bpf
+                    .read_llc_load(self.policy.topology().nr_llcs(), &mut self.load);
+            }
             for task in &self.batch {
-                let decision = self.policy.decide(task);
+                let decision = self.policy.decide(task, &self.load);
                 self.rings.push(&decision);
             }
             if self.rings.flush()? > 0 {
@@ -94,7 +102,9 @@ impl<'obj> Daemon<'obj> {
 
             if let (Some(due), Some(every)) = (next_stats, self.stats_every) {
                 if Instant::now() >= due {
-                    info!("counters: {}", self.bpf.counters());
+                    let counters = self.bpf.counters();
+                    info!("counters: {counters}");
+                    info!("wake-to-run: {}", counters.latency_line());
                     next_stats = Some(due + every);
                 }
             }
@@ -105,6 +115,7 @@ impl<'obj> Daemon<'obj> {
         let requested = self.shutdown.load(Ordering::Relaxed);
         let report = self.bpf.detach_and_report();
         info!("final counters: {counters} decisions_deferred={deferred}");
+        info!("final wake-to-run: {}", counters.latency_line());
         let uei = report?;
         if uei.should_restart() {
             return Ok(Outcome::Restart(format!("{uei:?}")));

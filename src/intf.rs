@@ -30,10 +30,18 @@ pub const LLC_ANY: i32 = generated::storeland_consts_STORELAND_LLC_ANY;
 // One EPYC 9004 socket: up to 192 CPUs in 12 CCXs of 16 CPUs each.
 const _: () = assert!(MAX_CPUS >= 192 && MAX_LLCS >= 12 && MAX_LLC_CPUS >= 16);
 
+/// Buckets of the wake-to-run latency histograms (log2 of microseconds).
+pub const LAT_BUCKETS: usize = generated::storeland_consts_STORELAND_LAT_BUCKETS as usize;
+
 /// Bits of `queued_task.flags`.
 pub const TF_WAKEUP: u64 = generated::storeland_task_flags_STORELAND_TF_WAKEUP as u64;
 pub const TF_IOWAIT: u64 = generated::storeland_task_flags_STORELAND_TF_IOWAIT as u64;
 pub const TF_KTHREAD: u64 = generated::storeland_task_flags_STORELAND_TF_KTHREAD as u64;
+pub const TF_IRQ_WAKE: u64 = generated::storeland_task_flags_STORELAND_TF_IRQ_WAKE as u64;
+/// Bits of `dispatch_decision.flags`.
+pub const DF_PREEMPT: u16 = generated::storeland_decision_flags_STORELAND_DF_PREEMPT as u16;
+/// Number of task classes; `policy::TaskClass` values must stay below it.
+pub const NR_CLASSES: u32 = generated::storeland_class_STORELAND_NR_CLASSES;
 
 #[cfg(test)]
 mod tests {
@@ -42,7 +50,7 @@ mod tests {
 
     #[test]
     fn queued_task_layout_matches_the_bpf_side() {
-        assert_eq!(size_of::<queued_task>(), 96);
+        assert_eq!(size_of::<queued_task>(), 120);
         assert_eq!(offset_of!(queued_task, pid), 0);
         assert_eq!(offset_of!(queued_task, prev_cpu), 4);
         assert_eq!(offset_of!(queued_task, waker_cpu), 8);
@@ -53,10 +61,13 @@ mod tests {
         assert_eq!(offset_of!(queued_task, vtime), 40);
         assert_eq!(offset_of!(queued_task, exec_runtime), 48);
         assert_eq!(offset_of!(queued_task, last_runtime), 56);
-        assert_eq!(offset_of!(queued_task, enq_at), 64);
-        assert_eq!(offset_of!(queued_task, weight), 72);
-        assert_eq!(offset_of!(queued_task, nr_wakeups), 76);
-        assert_eq!(offset_of!(queued_task, comm), 80);
+        assert_eq!(offset_of!(queued_task, avg_runtime), 64);
+        assert_eq!(offset_of!(queued_task, avg_wake_gap), 72);
+        assert_eq!(offset_of!(queued_task, enq_at), 80);
+        assert_eq!(offset_of!(queued_task, weight), 88);
+        assert_eq!(offset_of!(queued_task, nr_wakeups), 92);
+        assert_eq!(offset_of!(queued_task, class), 96);
+        assert_eq!(offset_of!(queued_task, comm), 104);
     }
 
     #[test]
@@ -65,28 +76,38 @@ mod tests {
         assert_eq!(offset_of!(dispatch_decision, pid), 0);
         assert_eq!(offset_of!(dispatch_decision, cpu), 4);
         assert_eq!(offset_of!(dispatch_decision, llc), 8);
-        assert_eq!(offset_of!(dispatch_decision, flags), 12);
+        assert_eq!(offset_of!(dispatch_decision, class), 12);
+        assert_eq!(offset_of!(dispatch_decision, flags), 14);
         assert_eq!(offset_of!(dispatch_decision, enq_seq), 16);
         assert_eq!(offset_of!(dispatch_decision, slice_ns), 24);
         assert_eq!(offset_of!(dispatch_decision, deadline), 32);
     }
 
     #[test]
-    fn cpu_counters_fill_two_cache_lines() {
-        assert_eq!(size_of::<cpu_counters>(), 128);
+    fn cpu_counters_layout_matches_the_bpf_side() {
+        assert_eq!(size_of::<cpu_counters>(), 512);
+        assert_eq!(offset_of!(cpu_counters, wake_lat), 128);
         assert_eq!(offset_of!(cpu_counters, queued_to_user), 0);
         assert_eq!(offset_of!(cpu_counters, usersched_runs), 80);
+        assert_eq!(offset_of!(cpu_counters, fastpath_latcrit), 88);
+        assert_eq!(offset_of!(cpu_counters, preemptions), 96);
+        assert_eq!(offset_of!(cpu_counters, requeued), 104);
+        assert_eq!(offset_of!(cpu_counters, fastpath_requeue), 112);
     }
 
     #[test]
     fn markers_and_flags_are_distinct() {
         assert_eq!(CPU_ANY, -1);
         assert_eq!(LLC_ANY, -1);
-        assert_eq!(TF_WAKEUP & TF_IOWAIT & TF_KTHREAD, 0);
+        let flags = [TF_WAKEUP, TF_IOWAIT, TF_KTHREAD, TF_IRQ_WAKE];
+        assert_eq!(flags.iter().fold(0, |acc, f| acc | f).count_ones(), 4);
+        for class in TaskClass::ALL {
+            assert!((class as u32) < NR_CLASSES);
+        }
     }
 }
 
-use crate::policy::{Decision, TaskObservation};
+use crate::policy::{Decision, TaskClass, TaskObservation};
 
 impl From<&queued_task> for TaskObservation {
     fn from(q: &queued_task) -> Self {
@@ -94,13 +115,17 @@ impl From<&queued_task> for TaskObservation {
             pid: q.pid,
             enq_seq: q.enq_seq,
             prev_cpu: q.prev_cpu,
+            waker_cpu: q.waker_cpu,
             nr_cpus_allowed: q.nr_cpus_allowed,
             woke_up: q.flags & TF_WAKEUP != 0,
+            irq_wake: q.flags & TF_IRQ_WAKE != 0,
             slept_in_iowait: q.flags & TF_IOWAIT != 0,
             kthread: q.flags & TF_KTHREAD != 0,
             vtime: q.vtime,
             exec_runtime: q.exec_runtime,
+            avg_runtime: q.avg_runtime,
             weight: q.weight,
+            cached_class: TaskClass::from_raw(q.class),
         }
     }
 }
@@ -113,7 +138,8 @@ impl From<&Decision> for dispatch_decision {
             pid: d.pid,
             cpu,
             llc,
-            flags: 0,
+            class: d.class as u16,
+            flags: if d.preempt { DF_PREEMPT } else { 0 },
             enq_seq: d.enq_seq,
             slice_ns: d.slice_ns,
             deadline: d.deadline,
@@ -133,12 +159,14 @@ mod conversion_tests {
         q.enq_seq = 3;
         q.prev_cpu = 5;
         q.flags = TF_WAKEUP | TF_IOWAIT;
+        q.class = 2;
         q.vtime = 1000;
         q.exec_runtime = 20;
         q.weight = 100;
         let t = TaskObservation::from(&q);
         assert_eq!((t.pid, t.enq_seq, t.prev_cpu), (12, 3, 5));
-        assert!(t.woke_up && t.slept_in_iowait && !t.kthread);
+        assert!(t.woke_up && t.slept_in_iowait && !t.kthread && !t.irq_wake);
+        assert_eq!(t.cached_class, TaskClass::Batch);
         assert_eq!((t.vtime, t.exec_runtime, t.weight), (1000, 20, 100));
     }
 
@@ -151,9 +179,12 @@ mod conversion_tests {
             llc: Some(1),
             slice_ns: 5,
             deadline: 11,
+            class: TaskClass::LatencyCritical,
+            preempt: true,
         };
         let r = dispatch_decision::from(&d);
-        assert_eq!((r.pid, r.cpu, r.llc, r.flags), (7, CPU_ANY, 1, 0));
+        assert_eq!((r.pid, r.cpu, r.llc), (7, CPU_ANY, 1));
+        assert_eq!((r.class, r.flags), (1, DF_PREEMPT));
         assert_eq!((r.enq_seq, r.slice_ns, r.deadline), (9, 5, 11));
         let pinned = dispatch_decision::from(&Decision {
             cpu: Some(3),

@@ -9,6 +9,7 @@ pub mod counters;
 pub mod intf;
 pub mod policy;
 pub mod preflight;
+pub mod sim;
 pub mod stats;
 pub mod top;
 pub mod topology;

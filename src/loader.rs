@@ -12,8 +12,7 @@ use scx_utils::{compat, scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, 
 
 use storeland::counters::Counters;
 use storeland::intf;
-use storeland::policy::PolicyConfig;
-use storeland::topology::CcxTopology;
+use storeland::policy::{LoadView, Policy, TaskClass};
 
 use crate::rings::Rings;
 
@@ -33,9 +32,11 @@ use bpf_skel::*;
 /// handing it new ones (well under the 5 s watchdog).
 const USERSCHED_LATE_NS: u64 = 50_000_000;
 
+/// Placements of a cached class BPF makes before user space reviews the task.
+const REVIEW_EVERY: u32 = 8;
+
 /// What the loader needs from the command line.
 pub struct LoadOptions {
-    pub policy: PolicyConfig,
     pub partial: bool,
     pub exit_dump_len: u32,
     pub verbose: bool,
@@ -53,8 +54,9 @@ impl<'obj> Attached<'obj> {
     pub fn attach(
         open_object: &'obj mut MaybeUninit<OpenObject>,
         opts: &LoadOptions,
-        topo: &CcxTopology,
+        policy: &Policy,
     ) -> Result<(Self, Rings)> {
+        let topo = policy.topology();
         let mut builder = BpfSkelBuilder::default();
         builder.obj_builder.debug(opts.verbose);
         let open_opts = opts.libbpf.clone().into_bpf_open_opts();
@@ -74,11 +76,19 @@ impl<'obj> Attached<'obj> {
             .as_mut()
             .context("BPF object has no rodata")?;
         rodata.usersched_tgid = std::process::id();
-        rodata.slice_ns = opts.policy.slice_ns;
-        rodata.slice_min_ns = opts.policy.slice_min_ns;
-        rodata.slice_max_ns = opts.policy.slice_max_ns;
-        rodata.sleep_credit_ns = opts.policy.slice_ns;
+        rodata.slice_ns = policy.config().slice_ns;
+        rodata.slice_min_ns = policy.config().slice_min_ns;
+        rodata.slice_max_ns = policy.config().slice_max_ns;
+        rodata.sleep_credit_ns = policy.config().slice_ns;
         rodata.usersched_late_ns = USERSCHED_LATE_NS;
+        rodata.latcrit_max_runtime_ns = policy.config().latcrit_max_runtime_ns;
+        rodata.interactive_max_runtime_ns = policy.config().interactive_max_runtime_ns;
+        rodata.max_lag_ns = policy.config().max_lag_ns;
+        rodata.review_every = REVIEW_EVERY;
+        for class in TaskClass::ALL {
+            rodata.class_offset_ns[class as usize] = policy.config().class_offset_ns(class);
+            rodata.class_slice_ns[class as usize] = policy.class_slice_ns(class);
+        }
         rodata.nr_cpus = topo.nr_cpu_ids() as u32;
         rodata.nr_llcs = topo.nr_llcs() as u32;
         for llc in 0..topo.nr_llcs() {
@@ -144,6 +154,23 @@ impl<'obj> Attached<'obj> {
             std::slice::from_raw_parts(bss.counters.as_ptr().cast::<intf::cpu_counters>(), n)
         };
         slots.to_vec()
+    }
+
+    /// Waiting tasks per LLC queue, as BPF last saw them.
+    pub fn read_llc_load(&self, nr_llcs: usize, load: &mut LoadView) {
+        let bss = self
+            .skel
+            .maps
+            .bss_data
+            .as_ref()
+            .expect("BPF object has no bss");
+        load.llc_queued.clear();
+        load.llc_queued.extend(
+            bss.llc_nr_queued[..nr_llcs]
+                .iter()
+                // SAFETY: plain u32s in the mmap'ed .bss, written racily by BPF.
+                .map(|q| unsafe { std::ptr::read_volatile(q) }),
+        );
     }
 
     /// Tell BPF the loop just drained the ring (its "user space is late" clock).

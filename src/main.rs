@@ -98,17 +98,17 @@ fn schedule(opts: &Opts) -> Result<i32> {
         let topo = CcxTopology::from_system()?;
         info!("topology: {topo}");
         let load = LoadOptions {
-            policy: policy_cfg.clone(),
             partial: opts.partial,
             exit_dump_len: opts.exit_dump_len,
             verbose: opts.verbose,
             libbpf: opts.libbpf.clone(),
         };
-        let (bpf, rings) = Attached::attach(&mut open_object, &load, &topo)?;
+        let nr_llcs = topo.nr_llcs();
+        let policy = Policy::new(policy_cfg.clone(), topo)?;
+        let (bpf, rings) = Attached::attach(&mut open_object, &load, &policy)?;
         info!(
-            "scheduler attached: slice {} us, {} CCX queue(s)",
-            opts.slice_us,
-            topo.nr_llcs()
+            "scheduler attached: slice {} us, {nr_llcs} CCX queue(s)",
+            opts.slice_us
         );
         let attached_at = stats::monotonic_ns();
         if stats.is_none() && restarts == 0 {
@@ -117,7 +117,6 @@ fn schedule(opts: &Opts) -> Result<i32> {
         let responder = stats
             .as_ref()
             .map(|s| s.responder(attached_at, restarts, last_restart.clone()));
-        let policy = Policy::new(policy_cfg.clone(), topo)?;
         let stats_every = opts.stats.map(Duration::from_secs_f64);
         let daemon = Daemon::new(bpf, rings, policy, shutdown.clone(), stats_every);
         match daemon.with_stats(responder).run()? {

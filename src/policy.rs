@@ -1,16 +1,30 @@
 //! The scheduling policy: what user space decides for every task BPF hands
 //! it. Plain Rust with no kernel types, so it can be unit-tested, simulated
-//! and benchmarked on any host.
+//! (`crate::sim`) and benchmarked on any host.
 //!
-//! This first policy is weighted virtual-time deadlines with a bounded slice:
-//! - BPF keeps each task's `vtime` (runtime scaled by 100/weight) and the
-//!   runtime since it last woke up;
-//! - deadline = vtime + (runtime since wake-up, capped) scaled by 100/weight,
-//!   so a task that sleeps often (an NVMe submitter, a database thread) gets
-//!   an earlier deadline than a CPU hog with the same vtime;
-//! - the slice grows with the weight and stays within [slice_min, slice_max];
-//! - the task waits in the queue of the CCX it last ran on, so it keeps its
-//!   L3; BPF starts it on an idle CPU of that CCX if there is one.
+//! Each task is put in one of three classes, recomputed every time BPF
+//! hands it over:
+//! - **latency-critical**: it last slept waiting for I/O, or an interrupt
+//!   (an NVMe completion) woke it, and it runs briefly per wake-up. It gets
+//!   the earliest deadline, a short slice, and it preempts batch work when
+//!   its CCX has no idle CPU. BPF caches the class and places its next few
+//!   wake-ups itself, without a round trip through user space;
+//! - **interactive**: it sleeps often and runs briefly, but not for I/O; its
+//!   wake-ups preempt batch work too, but go through user space;
+//! - **batch**: it uses whole slices (compression, checksums, builds). It
+//!   gets long slices and the latest deadlines, and it is what gets
+//!   preempted.
+//!
+//! The deadline is the task's weighted vtime (kept by BPF), plus a class
+//! offset, plus its runtime since waking (capped) scaled by 100/weight. The
+//! offsets and the cap are bounded, so no task can be passed over forever:
+//! see `PolicyConfig::max_deadline_offset_ns`.
+//!
+//! Placement keeps locality first. A task waits in the CCX where it last
+//! ran; a latency-critical task woken by an interrupt waits in the CCX that
+//! took the interrupt, where its completions arrive. A batch task moves to
+//! the least-loaded CCX only when its own CCX has `balance_hysteresis` more
+//! waiting tasks than that one.
 
 use anyhow::{ensure, Result};
 
@@ -20,6 +34,40 @@ use crate::topology::CcxTopology;
 pub const NICE0_WEIGHT: u64 = 100;
 const MAX_WEIGHT: u64 = 10_000;
 
+/// What a task is, as far as scheduling goes. The values match
+/// `enum storeland_class` in `src/bpf/intf.h`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TaskClass {
+    #[default]
+    Interactive = 0,
+    LatencyCritical = 1,
+    Batch = 2,
+}
+
+impl TaskClass {
+    pub const ALL: [TaskClass; 3] = [
+        TaskClass::LatencyCritical,
+        TaskClass::Interactive,
+        TaskClass::Batch,
+    ];
+
+    pub fn from_raw(raw: u32) -> Self {
+        match raw {
+            1 => TaskClass::LatencyCritical,
+            2 => TaskClass::Batch,
+            _ => TaskClass::Interactive,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskClass::LatencyCritical => "latency_critical",
+            TaskClass::Interactive => "interactive",
+            TaskClass::Batch => "batch",
+        }
+    }
+}
+
 /// What BPF observed about a task that needs a CPU.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskObservation {
@@ -28,9 +76,13 @@ pub struct TaskObservation {
     pub enq_seq: u64,
     /// CPU the task last ran on.
     pub prev_cpu: i32,
+    /// CPU that woke it, or -1.
+    pub waker_cpu: i32,
     pub nr_cpus_allowed: u32,
     /// This enqueue is a wake-up, not a preemption or slice expiry.
     pub woke_up: bool,
+    /// The wake-up came from IRQ context (e.g. an NVMe completion).
+    pub irq_wake: bool,
     /// The task's last sleep was an I/O wait.
     pub slept_in_iowait: bool,
     pub kthread: bool,
@@ -38,8 +90,12 @@ pub struct TaskObservation {
     pub vtime: u64,
     /// Runtime since the task last woke up, ns.
     pub exec_runtime: u64,
+    /// Moving average of the runtime per wake-up, ns.
+    pub avg_runtime: u64,
     /// 1..10000, 100 = nice 0.
     pub weight: u32,
+    /// The class BPF currently holds for the task.
+    pub cached_class: TaskClass,
 }
 
 /// Where and how a task runs next.
@@ -54,27 +110,54 @@ pub struct Decision {
     pub slice_ns: u64,
     /// Position in the LLC queue (earliest first), on the vtime clock.
     pub deadline: u64,
+    pub class: TaskClass,
+    /// Preempt batch work if no CPU of the target CCX is idle.
+    pub preempt: bool,
+}
+
+/// How many tasks wait in each LLC queue (BPF's latest view).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadView {
+    pub llc_queued: Vec<u32>,
+}
+
+impl LoadView {
+    fn queued(&self, llc: usize) -> u32 {
+        self.llc_queued.get(llc).copied().unwrap_or(0)
+    }
 }
 
 /// Tunables of the policy, in nanoseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyConfig {
-    /// Slice of a nice-0 task.
+    /// Slice of a nice-0 interactive task.
     pub slice_ns: u64,
     pub slice_min_ns: u64,
     pub slice_max_ns: u64,
+    /// Slice of a latency-critical task.
+    pub latcrit_slice_ns: u64,
+    /// Largest runtime per wake-up of a latency-critical task.
+    pub latcrit_max_runtime_ns: u64,
+    /// Largest runtime per wake-up of an interactive task.
+    pub interactive_max_runtime_ns: u64,
     /// Largest runtime-since-wake-up that still pushes a deadline back.
     pub max_lag_ns: u64,
+    /// Extra waiting tasks a CCX must have before a batch task leaves it.
+    pub balance_hysteresis: u32,
 }
 
 impl PolicyConfig {
-    /// Derive the bounds from the nice-0 slice.
+    /// Derive everything from the nice-0 slice.
     pub fn from_slice(slice_ns: u64) -> Result<Self> {
         let cfg = Self {
             slice_ns,
             slice_min_ns: (slice_ns / 8).max(50_000),
             slice_max_ns: slice_ns.saturating_mul(4),
+            latcrit_slice_ns: (slice_ns / 5).max(50_000),
+            latcrit_max_runtime_ns: (slice_ns / 5).max(50_000),
+            interactive_max_runtime_ns: slice_ns / 2,
             max_lag_ns: slice_ns.saturating_mul(20),
+            balance_hysteresis: 2,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -86,11 +169,33 @@ impl PolicyConfig {
             self.slice_min_ns <= self.slice_ns && self.slice_ns <= self.slice_max_ns,
             "slice bounds must satisfy min <= slice <= max"
         );
+        ensure!(
+            (self.slice_min_ns..=self.slice_max_ns).contains(&self.latcrit_slice_ns),
+            "the latency-critical slice must be within the slice bounds"
+        );
         Ok(())
+    }
+
+    /// Deadline offset of a class: how far behind its vtime it queues.
+    pub fn class_offset_ns(&self, class: TaskClass) -> u64 {
+        match class {
+            TaskClass::LatencyCritical => 0,
+            TaskClass::Interactive => self.slice_ns / 2,
+            TaskClass::Batch => self.slice_ns.saturating_mul(2),
+        }
+    }
+
+    /// The most any deadline can sit past its task's vtime, whatever the
+    /// task's class and weight. A queued task with vtime v is passed over
+    /// only by tasks whose deadline is earlier, so by tasks whose vtime is
+    /// below v + this bound: that is what keeps every wait finite.
+    pub fn max_deadline_offset_ns(&self) -> u64 {
+        self.class_offset_ns(TaskClass::Batch) + self.max_lag_ns
     }
 }
 
-/// The policy: pure function of its config, the topology and one task.
+/// The policy: a pure function of its config, the topology, the load and
+/// one task.
 pub struct Policy {
     cfg: PolicyConfig,
     topo: CcxTopology,
@@ -110,20 +215,90 @@ impl Policy {
         &self.topo
     }
 
-    /// Decide deadline, slice and CCX for one queued task.
-    pub fn decide(&self, task: &TaskObservation) -> Decision {
-        let weight = u64::from(task.weight).clamp(1, MAX_WEIGHT);
-        let lag = task.exec_runtime.min(self.cfg.max_lag_ns) * NICE0_WEIGHT / weight;
-        let slice = (self.cfg.slice_ns.saturating_mul(weight) / NICE0_WEIGHT)
-            .clamp(self.cfg.slice_min_ns, self.cfg.slice_max_ns);
+    /// Which class the task is in now.
+    pub fn classify(&self, t: &TaskObservation) -> TaskClass {
+        // The current activation counts as soon as it runs long.
+        let runtime = t.avg_runtime.max(t.exec_runtime);
+        if (t.slept_in_iowait || t.irq_wake) && runtime <= self.cfg.latcrit_max_runtime_ns {
+            TaskClass::LatencyCritical
+        } else if runtime <= self.cfg.interactive_max_runtime_ns {
+            TaskClass::Interactive
+        } else {
+            TaskClass::Batch
+        }
+    }
+
+    /// Position in an LLC queue: vtime, plus the class offset, plus the
+    /// runtime since waking scaled by 100/weight, capped. BPF computes the
+    /// same (`task_deadline()` in main.bpf.c) when it places a task whose
+    /// class it caches.
+    pub fn deadline(&self, class: TaskClass, vtime: u64, exec_runtime: u64, weight: u32) -> u64 {
+        let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
+        let lag = (exec_runtime.min(self.cfg.max_lag_ns) * NICE0_WEIGHT / weight)
+            .min(self.cfg.max_lag_ns);
+        vtime
+            .saturating_add(self.cfg.class_offset_ns(class))
+            .saturating_add(lag)
+    }
+
+    /// Nice-0 slice of a class, before weight scaling.
+    pub fn class_slice_ns(&self, class: TaskClass) -> u64 {
+        match class {
+            TaskClass::LatencyCritical => self.cfg.latcrit_slice_ns,
+            TaskClass::Interactive => self.cfg.slice_ns,
+            TaskClass::Batch => self.cfg.slice_ns.saturating_mul(2),
+        }
+    }
+
+    /// Slice of a task: its class's, scaled by weight, within the bounds.
+    /// BPF computes the same (`task_slice()` in main.bpf.c).
+    pub fn slice(&self, class: TaskClass, weight: u32) -> u64 {
+        let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
+        (self.class_slice_ns(class).saturating_mul(weight) / NICE0_WEIGHT)
+            .clamp(self.cfg.slice_min_ns, self.cfg.slice_max_ns)
+    }
+
+    /// Decide class, deadline, slice and CCX for one queued task.
+    pub fn decide(&self, task: &TaskObservation, load: &LoadView) -> Decision {
+        let class = self.classify(task);
+        let deadline = self.deadline(class, task.vtime, task.exec_runtime, task.weight);
+        let slice = self.slice(class, task.weight);
 
         Decision {
             pid: task.pid,
             enq_seq: task.enq_seq,
             cpu: None,
-            llc: self.topo.llc_of(task.prev_cpu),
+            llc: self.place(task, class, load),
             slice_ns: slice,
-            deadline: task.vtime.saturating_add(lag),
+            deadline,
+            class,
+            // A waking task with an early deadline should not wait for batch
+            // work's long slice to run out.
+            preempt: class != TaskClass::Batch && task.woke_up,
+        }
+    }
+
+    /// The CCX a task should wait in.
+    fn place(&self, t: &TaskObservation, class: TaskClass, load: &LoadView) -> Option<usize> {
+        let home = if class == TaskClass::LatencyCritical && t.irq_wake {
+            self.topo
+                .llc_of(t.waker_cpu)
+                .or(self.topo.llc_of(t.prev_cpu))
+        } else {
+            self.topo.llc_of(t.prev_cpu)
+        };
+        let home = home?;
+        if class != TaskClass::Batch || self.topo.nr_llcs() < 2 {
+            return Some(home);
+        }
+        // Batch work leaves its CCX only for a clearly emptier one.
+        let (emptiest, least) = (0..self.topo.nr_llcs())
+            .map(|llc| (llc, load.queued(llc)))
+            .min_by_key(|&(llc, queued)| (queued, llc != home))?;
+        if load.queued(home) > least + self.cfg.balance_hysteresis {
+            Some(emptiest)
+        } else {
+            Some(home)
         }
     }
 }
@@ -133,10 +308,17 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+    const US: u64 = 1_000;
 
     fn policy() -> Policy {
         let topo = CcxTopology::new(vec![vec![0, 1], vec![2, 3]]).unwrap();
         Policy::new(PolicyConfig::from_slice(5 * MS).unwrap(), topo).unwrap()
+    }
+
+    fn idle() -> LoadView {
+        LoadView {
+            llc_queued: vec![0, 0],
+        }
     }
 
     fn task(pid: i32, vtime: u64, exec_runtime: u64, weight: u32) -> TaskObservation {
@@ -144,54 +326,127 @@ mod tests {
             pid,
             enq_seq: 7,
             prev_cpu: 2,
+            waker_cpu: -1,
             nr_cpus_allowed: 4,
             vtime,
             exec_runtime,
+            avg_runtime: exec_runtime,
             weight,
             ..Default::default()
         }
     }
 
+    fn io_task(pid: i32, vtime: u64) -> TaskObservation {
+        TaskObservation {
+            woke_up: true,
+            slept_in_iowait: true,
+            ..task(pid, vtime, 30 * US, 100)
+        }
+    }
+
     #[test]
-    fn a_frequent_sleeper_goes_before_a_hog_with_the_same_vtime() {
+    fn classes_follow_what_bpf_observed() {
         let p = policy();
-        let sleeper = p.decide(&task(1, 100 * MS, 50_000, 100));
-        let hog = p.decide(&task(2, 100 * MS, 40 * MS, 100));
-        assert!(sleeper.deadline < hog.deadline);
+        assert_eq!(p.classify(&io_task(1, 0)), TaskClass::LatencyCritical);
+        let irq_woken = TaskObservation {
+            irq_wake: true,
+            ..task(2, 0, 50 * US, 100)
+        };
+        assert_eq!(p.classify(&irq_woken), TaskClass::LatencyCritical);
+        assert_eq!(
+            p.classify(&task(3, 0, 500 * US, 100)),
+            TaskClass::Interactive
+        );
+        assert_eq!(p.classify(&task(4, 0, 12 * MS, 100)), TaskClass::Batch);
+        // An I/O waiter that computes for long per wake-up is not latency-critical.
+        let heavy_io = TaskObservation {
+            slept_in_iowait: true,
+            ..task(5, 0, 4 * MS, 100)
+        };
+        assert_eq!(p.classify(&heavy_io), TaskClass::Batch);
+        // The current activation counts even if the average is short.
+        let turned_hog = TaskObservation {
+            avg_runtime: 10 * US,
+            ..io_task(6, 0)
+        };
+        let turned_hog = TaskObservation {
+            exec_runtime: 8 * MS,
+            ..turned_hog
+        };
+        assert_eq!(p.classify(&turned_hog), TaskClass::Batch);
+    }
+
+    #[test]
+    fn latency_critical_goes_first_with_a_short_slice_and_preempts() {
+        let p = policy();
+        let io = p.decide(&io_task(1, 100 * MS), &idle());
+        let inter = p.decide(&task(2, 100 * MS, 500 * US, 100), &idle());
+        let hog = p.decide(&task(3, 100 * MS, 40 * MS, 100), &idle());
+        assert!(io.deadline < inter.deadline && inter.deadline < hog.deadline);
+        assert!(io.slice_ns < inter.slice_ns && inter.slice_ns < hog.slice_ns);
+        assert_eq!((io.class, io.preempt), (TaskClass::LatencyCritical, true));
+        assert!(!hog.preempt, "batch work never preempts");
+        assert!(!inter.preempt, "a slice expiry is not a wake-up");
+        let woken = TaskObservation {
+            woke_up: true,
+            ..task(2, 100 * MS, 500 * US, 100)
+        };
+        assert!(p.decide(&woken, &idle()).preempt);
+        assert_eq!(hog.class, TaskClass::Batch);
     }
 
     #[test]
     fn heavier_tasks_get_earlier_deadlines_and_longer_slices() {
         let p = policy();
-        let light = p.decide(&task(1, 0, 10 * MS, 50));
-        let normal = p.decide(&task(2, 0, 10 * MS, 100));
-        let heavy = p.decide(&task(3, 0, 10 * MS, 400));
+        let light = p.decide(&task(1, 0, 10 * MS, 50), &idle());
+        let normal = p.decide(&task(2, 0, 10 * MS, 100), &idle());
+        let heavy = p.decide(&task(3, 0, 10 * MS, 400), &idle());
         assert!(heavy.deadline < normal.deadline && normal.deadline < light.deadline);
         assert!(heavy.slice_ns > normal.slice_ns && normal.slice_ns > light.slice_ns);
-        assert_eq!(normal.slice_ns, 5 * MS);
+        assert_eq!(normal.slice_ns, 10 * MS, "batch: twice the nice-0 slice");
     }
 
     #[test]
-    fn slices_stay_within_bounds_for_every_weight() {
+    fn slices_stay_within_bounds_for_every_weight_and_class() {
         let p = policy();
         let cfg = p.config().clone();
         for weight in [0, 1, 2, 15, 100, 1024, 8876, 10_000, u32::MAX] {
-            let d = p.decide(&task(1, 0, 0, weight));
-            assert!(
-                (cfg.slice_min_ns..=cfg.slice_max_ns).contains(&d.slice_ns),
-                "weight {weight}: slice {}",
-                d.slice_ns
-            );
+            for t in [
+                task(1, 0, 0, weight),
+                task(1, 0, 50 * MS, weight),
+                io_task(1, 0),
+            ] {
+                let t = TaskObservation { weight, ..t };
+                let d = p.decide(&t, &idle());
+                assert!(
+                    (cfg.slice_min_ns..=cfg.slice_max_ns).contains(&d.slice_ns),
+                    "weight {weight} {:?}: slice {}",
+                    d.class,
+                    d.slice_ns
+                );
+            }
         }
     }
 
     #[test]
-    fn the_lag_a_hog_accumulates_is_bounded() {
+    fn deadlines_are_bounded_past_vtime() {
         let p = policy();
-        let max_lag = p.config().max_lag_ns;
-        let d = p.decide(&task(1, 1000 * MS, u64::MAX / 2, 100));
-        assert_eq!(d.deadline, 1000 * MS + max_lag);
-        let saturated = p.decide(&task(1, u64::MAX - 1, u64::MAX, 1));
+        for t in [
+            task(1, 1000 * MS, u64::MAX / 2, 100),
+            task(1, 1000 * MS, u64::MAX / 2, 1),
+            io_task(2, 1000 * MS),
+            task(3, 1000 * MS, 0, 1),
+        ] {
+            let d = p.decide(&t, &idle());
+            let bound = p.config().max_deadline_offset_ns();
+            assert!(d.deadline - 1000 * MS <= bound, "{d:?} bound {bound}");
+        }
+        assert_eq!(
+            p.decide(&task(1, 0, u64::MAX / 2, 100), &idle()).deadline,
+            p.config().max_deadline_offset_ns(),
+            "a hog reaches the bound exactly"
+        );
+        let saturated = p.decide(&task(1, u64::MAX - 1, u64::MAX, 1), &idle());
         assert_eq!(
             saturated.deadline,
             u64::MAX,
@@ -212,13 +467,50 @@ mod tests {
             (-1, None),
         ] {
             t.prev_cpu = cpu;
-            assert_eq!(p.decide(&t).llc, llc, "prev_cpu {cpu}");
+            assert_eq!(p.decide(&t, &idle()).llc, llc, "prev_cpu {cpu}");
         }
     }
 
     #[test]
+    fn irq_woken_io_tasks_follow_their_completions() {
+        let p = policy();
+        let t = TaskObservation {
+            irq_wake: true,
+            waker_cpu: 1,
+            prev_cpu: 3,
+            ..io_task(1, 0)
+        };
+        assert_eq!(p.decide(&t, &idle()).llc, Some(0));
+        // Not woken by an interrupt: stays where it ran.
+        let t = TaskObservation {
+            irq_wake: false,
+            ..t
+        };
+        assert_eq!(p.decide(&t, &idle()).llc, Some(1));
+    }
+
+    #[test]
+    fn batch_moves_ccx_only_beyond_the_hysteresis() {
+        let p = policy();
+        let hog = task(1, 0, 40 * MS, 100); // prev_cpu 2: CCX 1
+        let load = |a, b| LoadView {
+            llc_queued: vec![a, b],
+        };
+        assert_eq!(
+            p.decide(&hog, &load(0, 2)).llc,
+            Some(1),
+            "within hysteresis"
+        );
+        assert_eq!(p.decide(&hog, &load(0, 3)).llc, Some(0), "clearly emptier");
+        assert_eq!(p.decide(&hog, &load(5, 3)).llc, Some(1), "own is emptier");
+        // Latency-sensitive work never leaves for balance.
+        let io = io_task(2, 0);
+        assert_eq!(p.decide(&io, &load(0, 9)).llc, Some(1));
+    }
+
+    #[test]
     fn decisions_echo_the_task_identity() {
-        let d = policy().decide(&task(4242, 0, 0, 100));
+        let d = policy().decide(&task(4242, 0, 0, 100), &idle());
         assert_eq!((d.pid, d.enq_seq, d.cpu), (4242, 7, None));
     }
 
@@ -228,5 +520,13 @@ mod tests {
         let mut cfg = PolicyConfig::from_slice(MS).unwrap();
         cfg.slice_min_ns = 2 * MS;
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn class_values_match_the_bpf_side() {
+        for class in TaskClass::ALL {
+            assert_eq!(TaskClass::from_raw(class as u32), class);
+        }
+        assert_eq!(TaskClass::from_raw(0xff), TaskClass::Interactive);
     }
 }

@@ -12,6 +12,7 @@
 
 #ifndef __VMLINUX_H__
 typedef unsigned char u8;
+typedef unsigned short u16;
 typedef unsigned int u32;
 typedef int s32;
 typedef unsigned long long u64;
@@ -35,6 +36,9 @@ enum storeland_consts {
 	STORELAND_LLC_ANY	= -1,
 
 	STORELAND_COMM_LEN	= 16,
+
+	/* Wake-to-run latency histogram: bucket b counts waits in [2^b - 1, 2^(b+1) - 1) us. */
+	STORELAND_LAT_BUCKETS	= 16,
 };
 
 /* What BPF observed about a task, carried in queued_task.flags. */
@@ -45,6 +49,27 @@ enum storeland_task_flags {
 	STORELAND_TF_IOWAIT	= 1U << 1,
 	/* Kernel thread. */
 	STORELAND_TF_KTHREAD	= 1U << 2,
+	/* The wake-up came from hard or soft IRQ context (e.g. an NVMe completion). */
+	STORELAND_TF_IRQ_WAKE	= 1U << 3,
+};
+
+/*
+ * What user space decided a task is. BPF caches it per task: a latency-critical
+ * task's next wake-ups are placed by BPF at once (and preempt batch work)
+ * without a round trip, until user space reviews it again.
+ */
+enum storeland_class {
+	STORELAND_CLASS_INTERACTIVE	= 0,	/* default: sleeps often, short runs */
+	STORELAND_CLASS_LATCRIT		= 1,	/* I/O-bound: waits on I/O, runs briefly */
+	STORELAND_CLASS_BATCH		= 2,	/* CPU-bound: uses whole slices */
+	STORELAND_NR_CLASSES		= 3,
+	STORELAND_CLASS_NONE		= 0xff,	/* no task running (cpu_state) */
+};
+
+/* dispatch_decision.flags */
+enum storeland_decision_flags {
+	/* If no CPU of the target LLC is idle, preempt one running batch work. */
+	STORELAND_DF_PREEMPT	= 1U << 0,
 };
 
 /*
@@ -62,10 +87,14 @@ struct queued_task {
 	u64 flags;		/* STORELAND_TF_* */
 	u64 vtime;		/* weighted virtual runtime, kept by BPF */
 	u64 exec_runtime;	/* ns run since the task last slept */
-	u64 last_runtime;	/* ns run in its last activation */
+	u64 last_runtime;	/* ns run in its last stint on a CPU */
+	u64 avg_runtime;	/* EWMA of ns run per wake-up (wake to sleep) */
+	u64 avg_wake_gap;	/* EWMA of ns between wake-ups */
 	u64 enq_at;		/* ns timestamp of this enqueue */
 	u32 weight;		/* 1..10000, 100 = nice 0 */
 	u32 nr_wakeups;		/* wake-ups seen since the task was enabled */
+	u32 class;		/* STORELAND_CLASS_* BPF holds for it */
+	u32 reserved;
 	char comm[STORELAND_COMM_LEN];
 };
 
@@ -74,7 +103,8 @@ struct dispatch_decision {
 	s32 pid;
 	s32 cpu;		/* exact CPU wanted, or STORELAND_CPU_ANY */
 	s32 llc;		/* LLC (CCX) queue to use, or STORELAND_LLC_ANY */
-	u32 flags;		/* reserved, must be 0 */
+	u16 class;		/* STORELAND_CLASS_*, cached by BPF for the fast path */
+	u16 flags;		/* STORELAND_DF_* */
 	u64 enq_seq;		/* copied from queued_task.enq_seq */
 	u64 slice_ns;
 	u64 deadline;		/* position in the LLC queue, same clock as vtime */
@@ -96,13 +126,19 @@ struct cpu_counters {
 	u64 affinity_redirects;	/* decisions whose CPU/LLC the task may not use */
 	u64 llc_steals;		/* tasks pulled from another LLC's queue */
 	u64 usersched_runs;	/* times the scheduler's loop was put on a CPU */
-	u64 pad[5];		/* keeps each CPU's slot on its own cache lines */
+	u64 fastpath_latcrit;	/* latency-critical wake-ups placed by BPF */
+	u64 preemptions;	/* CPUs running batch work kicked for a waiting task */
+	u64 requeued;		/* preempted mid-slice, requeued with their last decision */
+	u64 fastpath_requeue;	/* slice expiries requeued by BPF from the cached class */
+	u64 pad[1];		/* keeps the histograms on their own cache lines */
+	/* Wake-up to running, per class of the task when it started running. */
+	u64 wake_lat[STORELAND_NR_CLASSES][STORELAND_LAT_BUCKETS];
 };
 
 #ifndef __cplusplus
-_Static_assert(sizeof(struct queued_task) == 96, "queued_task layout changed");
+_Static_assert(sizeof(struct queued_task) == 120, "queued_task layout changed");
 _Static_assert(sizeof(struct dispatch_decision) == 40, "dispatch_decision layout changed");
-_Static_assert(sizeof(struct cpu_counters) == 128, "cpu_counters layout changed");
+_Static_assert(sizeof(struct cpu_counters) == 512, "cpu_counters layout changed");
 /* The BPF side masks indices with these, so they must be powers of two. */
 _Static_assert((STORELAND_MAX_CPUS & (STORELAND_MAX_CPUS - 1)) == 0, "MAX_CPUS not a power of 2");
 _Static_assert((STORELAND_MAX_LLCS & (STORELAND_MAX_LLCS - 1)) == 0, "MAX_LLCS not a power of 2");

@@ -24,6 +24,7 @@
  * task itself.
  */
 #include <scx/common.bpf.h>
+#include <bpf_experimental.h>
 #include "intf.h"
 
 char _license[] SEC("license") = "GPL";
@@ -44,6 +45,13 @@ const volatile u64 slice_min_ns = 250000ULL;	/* bounds for user-space slices */
 const volatile u64 slice_max_ns = 20000000ULL;
 const volatile u64 sleep_credit_ns = 5000000ULL;	/* max vtime credit a sleeper keeps */
 const volatile u64 usersched_late_ns = 50000000ULL;	/* after this, BPF stops waiting for user space */
+const volatile u64 latcrit_max_runtime_ns = 1000000ULL;	/* ran longer per wake-up: not latency-critical */
+const volatile u64 interactive_max_runtime_ns = 2500000ULL;	/* ran longer per wake-up: batch */
+const volatile u32 review_every = 8;		/* BPF placements of a cached class before user space reviews */
+/* The policy's parameters per class, so BPF places cached classes as user space would. */
+const volatile u64 class_offset_ns[STORELAND_NR_CLASSES];
+const volatile u64 class_slice_ns[STORELAND_NR_CLASSES];
+const volatile u64 max_lag_ns = 100000000ULL;
 const volatile u32 nr_cpus = 1;			/* possible CPU ids */
 const volatile u32 nr_llcs = 1;
 const volatile u32 cpu_llc[STORELAND_MAX_CPUS];
@@ -54,6 +62,16 @@ const volatile u32 llc_cpus[STORELAND_MAX_LLCS][STORELAND_MAX_LLC_CPUS];
  * State shared with user space (mmap'ed .bss).
  */
 struct cpu_counters counters[STORELAND_MAX_CPUS];
+
+/* What each CPU runs, for picking a preemption victim (written by that CPU). */
+struct cpu_state {
+	u32 running_class;	/* STORELAND_CLASS_* of the current task, or _NONE */
+	u32 preempt_pending;	/* its current task is being preempted by us */
+	u64 running_since;
+} cpu_state[STORELAND_MAX_CPUS];
+
+/* Tasks waiting in each LLC queue, refreshed as CPUs queue and dispatch. */
+u32 llc_nr_queued[STORELAND_MAX_LLCS];
 volatile u64 usersched_last_drain_ns;	/* written by the policy loop (CLOCK_MONOTONIC) */
 u64 ring_pending_since_ns;		/* when the queued ring last went from empty to non-empty */
 u64 vtime_now;				/* largest vtime of any task that started running */
@@ -79,9 +97,19 @@ struct task_ctx {
 	u64 stint_runtime;	/* runtime since it last got a CPU */
 	u64 last_runtime;	/* runtime of the previous stint */
 	u64 charged_at;		/* last time runtime was accounted */
+	u64 avg_runtime;	/* EWMA of runtime per wake-up */
+	u64 avg_wake_gap;	/* EWMA of time between wake-ups */
+	u64 woke_at;
+	u64 runnable_at;	/* start of its current wait for a CPU */
 	s32 waker_cpu;
 	u32 nr_wakeups;
+	u32 class;		/* set by user space's last decision */
+	u64 deadline;		/* of its last placement in an LLC queue */
+	bool preempted;		/* kicked off its CPU for a latency-critical task */
+	bool in_llc_queue;	/* its last placement was an LLC queue (deadline order) */
+	u32 fast_placements;	/* placed by BPF from the cached class since the last decision */
 	bool woke_up;		/* the next enqueue is a wake-up */
+	bool irq_wake;		/* ... and it came from IRQ context */
 	bool slept_in_iowait;
 };
 
@@ -113,6 +141,19 @@ static struct cpu_counters *my_counters(void)
 		if (__c)					\
 			__c->field++;				\
 	} while (0)
+
+static struct cpu_state *cpu_state_of(s32 cpu)
+{
+	if (cpu < 0 || cpu >= STORELAND_MAX_CPUS)
+		return NULL;
+	return &cpu_state[(u32)cpu & (STORELAND_MAX_CPUS - 1)];
+}
+
+/* Exponentially weighted moving average, 1/4 weight to the new sample. */
+static u64 ewma(u64 avg, u64 sample)
+{
+	return avg - (avg >> 2) + (sample >> 2);
+}
 
 static bool is_usersched_task(const struct task_struct *p)
 {
@@ -192,39 +233,113 @@ static u32 usable_llc(const struct task_struct *p, s32 want)
 	return llc < nr_llcs ? llc : 0;
 }
 
-/* Wake one idle CPU of @llc that may run @p, so the queued task starts now. */
-static void kick_idle_in_llc(const struct task_struct *p, u32 llc)
+/* Claim an idle CPU of @llc that may run @p, or -1. */
+static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 {
 	u32 i, n, start;
 
 	if (llc >= STORELAND_MAX_LLCS)
-		return;
+		return -1;
 	n = llc_nr_cpus[llc];
 	if (!n || n > STORELAND_MAX_LLC_CPUS)
-		return;
+		return -1;
 	start = bpf_get_prandom_u32() % n;
 	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
-		u32 idx;
 		s32 cpu;
 
 		if (i >= n)
 			break;
-		idx = (start + i) % n;
-		cpu = llc_cpu(llc, idx);
-		if (can_run_on(p, cpu) && scx_bpf_test_and_clear_cpu_idle(cpu)) {
+		cpu = llc_cpu(llc, (start + i) % n);
+		if (can_run_on(p, cpu) && scx_bpf_test_and_clear_cpu_idle(cpu))
+			return cpu;
+	}
+	return -1;
+}
+
+/*
+ * Every CPU of @llc that may run @p is busy: pick the one that has run batch
+ * work the longest, or -1. Latency-sensitive work is never a victim. The
+ * victim is marked at once so that concurrent wake-ups pick another one.
+ */
+static s32 claim_batch_victim(const struct task_struct *p, u32 llc)
+{
+	u64 oldest = (u64)-1;
+	struct cpu_state *vs;
+	s32 victim = -1;
+	u32 i, n;
+
+	if (llc >= STORELAND_MAX_LLCS)
+		return -1;
+	n = llc_nr_cpus[llc];
+	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
+		struct cpu_state *cs;
+		s32 cpu;
+
+		if (i >= n)
+			break;
+		cpu = llc_cpu(llc, i);
+		cs = cpu_state_of(cpu);
+		if (!cs || cs->running_class != STORELAND_CLASS_BATCH || !can_run_on(p, cpu))
+			continue;
+		if (cs->running_since < oldest) {
+			oldest = cs->running_since;
+			victim = cpu;
+		}
+	}
+	vs = cpu_state_of(victim);
+	if (!vs)
+		return -1;
+	vs->running_class = STORELAND_CLASS_LATCRIT;
+	vs->preempt_pending = 1;
+	return victim;
+}
+
+static void note_llc_queue(u32 llc)
+{
+	if (llc < STORELAND_MAX_LLCS)
+		llc_nr_queued[llc & (STORELAND_MAX_LLCS - 1)] = scx_bpf_dsq_nr_queued(LLC_DSQ(llc));
+}
+
+/*
+ * Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there.
+ * With @preempt (a latency-critical task), @p goes straight to an idle CPU
+ * of the LLC, or else to the local queue of a CPU running batch work, which
+ * is preempted: it runs next there, whatever that CPU's queue holds.
+ */
+static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 deadline,
+			 bool preempt)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	u32 llc = usable_llc(p, want_llc);
+	s32 cpu;
+
+	if (tctx) {
+		tctx->deadline = deadline;
+		tctx->in_llc_queue = false;
+	}
+
+	cpu = claim_idle_in_llc(p, llc);
+	if (preempt) {
+		if (cpu >= 0) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, 0);
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 			return;
 		}
+		cpu = claim_batch_victim(p, llc);
+		if (cpu >= 0) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, 0);
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+			COUNT(preemptions);
+			return;
+		}
 	}
-}
 
-/* Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there. */
-static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 deadline)
-{
-	u32 llc = usable_llc(p, want_llc);
-
+	if (tctx)
+		tctx->in_llc_queue = true;
 	scx_bpf_dsq_insert_vtime(p, LLC_DSQ(llc), slice, deadline, 0);
-	kick_idle_in_llc(p, llc);
+	note_llc_queue(llc);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 }
 
 static u64 clamp_slice(u64 slice)
@@ -252,19 +367,51 @@ static void charge_runtime(struct task_struct *p, struct task_ctx *tctx, u64 now
 }
 
 /*
- * BPF's own deadline, used whenever user space is bypassed: vtime plus the
- * runtime since the last wake-up (capped), so sleepers go first.
+ * Deadline and slice of @p in its cached class: the same formulas as the
+ * policy's Policy::deadline() and Policy::slice(), with its parameters.
  */
-static u64 fallback_deadline(const struct task_ctx *tctx)
+static u64 task_deadline(const struct task_struct *p, const struct task_ctx *tctx)
 {
-	u64 lag = tctx->exec_runtime < slice_max_ns ? tctx->exec_runtime : slice_max_ns;
+	u32 weight = p->scx.weight ? p->scx.weight : 100;
+	u64 lag = tctx->exec_runtime < max_lag_ns ? tctx->exec_runtime : max_lag_ns;
 
-	return tctx->vtime + lag;
+	lag = lag * 100 / weight;
+	if (lag > max_lag_ns)
+		lag = max_lag_ns;
+	return tctx->vtime + class_offset_ns[tctx->class % STORELAND_NR_CLASSES] + lag;
+}
+
+static u64 task_slice(const struct task_struct *p, const struct task_ctx *tctx)
+{
+	u32 weight = p->scx.weight ? p->scx.weight : 100;
+
+	return clamp_slice(class_slice_ns[tctx->class % STORELAND_NR_CLASSES] * weight / 100);
 }
 
 static void queue_fallback(struct task_struct *p, struct task_ctx *tctx)
 {
-	queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), slice_ns, fallback_deadline(tctx));
+	queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx), task_deadline(p, tctx), false);
+}
+
+/*
+ * A latency-critical task woke up: BPF places it at once in the LLC where
+ * its completion arrived (or where it last ran), ahead of batch work, and
+ * preempts batch work if no CPU there is idle. User space sees it again every
+ * review_every wake-ups, or as soon as it runs long.
+ */
+static bool latcrit_fast_path(struct task_struct *p, struct task_ctx *tctx)
+{
+	s32 home;
+
+	if (!tctx->woke_up || tctx->class != STORELAND_CLASS_LATCRIT ||
+	    tctx->avg_runtime > latcrit_max_runtime_ns ||
+	    tctx->fast_placements >= review_every)
+		return false;
+
+	tctx->fast_placements++;
+	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
+	queue_in_llc(p, llc_of(home), task_slice(p, tctx), task_deadline(p, tctx), true);
+	return true;
 }
 
 /*
@@ -297,6 +444,8 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 
 	if (tctx->woke_up)
 		flags |= STORELAND_TF_WAKEUP;
+	if (tctx->woke_up && tctx->irq_wake)
+		flags |= STORELAND_TF_IRQ_WAKE;
 	if (tctx->slept_in_iowait)
 		flags |= STORELAND_TF_IOWAIT;
 	if (p->flags & PF_KTHREAD)
@@ -312,6 +461,9 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	q->vtime = tctx->vtime;
 	q->exec_runtime = tctx->exec_runtime;
 	q->last_runtime = tctx->last_runtime;
+	q->avg_runtime = tctx->avg_runtime;
+	q->avg_wake_gap = tctx->avg_wake_gap;
+	q->class = tctx->class;
 	q->enq_at = bpf_ktime_get_ns();
 	q->weight = p->scx.weight;
 	q->nr_wakeups = tctx->nr_wakeups;
@@ -358,6 +510,8 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	tctx->enq_seq++;
 	tctx->user_seq = 0;
+	if (!(enq_flags & SCX_ENQ_WAKEUP))
+		tctx->runnable_at = scx_bpf_now();
 
 	/*
 	 * The policy loop itself: everything else waits on it, so it gets its
@@ -372,10 +526,10 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 		if (!(enq_flags & SCX_ENQ_WAKEUP))
 			return;
 		cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+		if (cpu < 0)
+			cpu = claim_batch_victim(p, llc_of(scx_bpf_task_cpu(p)));
 		if (cpu >= 0)
-			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		else
-			scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 		return;
 	}
 
@@ -390,6 +544,42 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	if (is_pcpu_kthread(p)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		COUNT(fastpath_kthread);
+		return;
+	}
+
+	if (latcrit_fast_path(p, tctx)) {
+		COUNT(fastpath_latcrit);
+		return;
+	}
+
+	/*
+	 * Preempted before its slice ran out (by a latency-critical task or a
+	 * higher scheduling class): its decision still stands, so requeue it
+	 * where it was with the rest of its slice.
+	 */
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->preempted && tctx->deadline) {
+		tctx->preempted = false;
+		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx),
+			     task_deadline(p, tctx), false);
+		COUNT(requeued);
+		return;
+	}
+
+	/*
+	 * A slice ran out: BPF requeues the task in its CCX as the policy
+	 * would for its cached class, and hands it to user space only every
+	 * review_every slices. This keeps the slice-expiry rate of a saturated
+	 * 192-CPU box off the ring, and a latency-critical task that used up
+	 * its short slice keeps its early deadline instead of waiting for a
+	 * round trip while batch work takes its CPU. User space still
+	 * reclassifies and rebalances every task regularly.
+	 */
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && tctx->deadline &&
+	    tctx->fast_placements < review_every) {
+		tctx->fast_placements++;
+		queue_in_llc(p, llc_of(scx_bpf_task_cpu(p)), task_slice(p, tctx),
+			     task_deadline(p, tctx), false);
+		COUNT(fastpath_requeue);
 		return;
 	}
 
@@ -455,6 +645,8 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 		goto next;
 	}
 	tctx->user_seq = 0;
+	tctx->class = d.class < STORELAND_NR_CLASSES ? d.class : STORELAND_CLASS_INTERACTIVE;
+	tctx->fast_placements = 0;
 
 	if (d.cpu >= 0 && can_run_on(p, d.cpu) && scx_bpf_test_and_clear_cpu_idle(d.cpu)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | d.cpu, clamp_slice(d.slice_ns), 0);
@@ -462,7 +654,8 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 	} else {
 		s32 llc = d.llc >= 0 ? d.llc : (s32)llc_of(d.cpu >= 0 ? d.cpu : scx_bpf_task_cpu(p));
 
-		queue_in_llc(p, llc, clamp_slice(d.slice_ns), d.deadline);
+		queue_in_llc(p, llc, clamp_slice(d.slice_ns), d.deadline,
+			     d.flags & STORELAND_DF_PREEMPT);
 	}
 	COUNT(user_dispatches);
 	bpf_task_release(p);
@@ -489,8 +682,10 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 	}
 
-	if (scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0))
+	if (scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0)) {
+		note_llc_queue(llc);
 		return;
+	}
 
 	bpf_for(i, 1, STORELAND_MAX_LLCS) {
 		u32 victim;
@@ -499,6 +694,7 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 			break;
 		victim = (llc + i) % nr_llcs;
 		if (scx_bpf_dsq_move_to_local(LLC_DSQ(victim), 0)) {
+			note_llc_queue(victim);
 			COUNT(llc_steals);
 			return;
 		}
@@ -529,13 +725,21 @@ int kick_idle_cpu(void *ctx)
 void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
-	u64 min_vtime;
+	u64 min_vtime, now;
 
-	if (!tctx || !(enq_flags & SCX_ENQ_WAKEUP))
+	if (!tctx)
+		return;
+	now = scx_bpf_now();
+	tctx->runnable_at = now;
+	if (!(enq_flags & SCX_ENQ_WAKEUP))
 		return;
 
 	tctx->woke_up = true;
+	tctx->irq_wake = bpf_in_hardirq() || bpf_in_serving_softirq();
 	tctx->waker_cpu = bpf_get_smp_processor_id();
+	if (tctx->nr_wakeups)
+		tctx->avg_wake_gap = ewma(tctx->avg_wake_gap, now - tctx->woke_at);
+	tctx->woke_at = now;
 	tctx->nr_wakeups++;
 	tctx->exec_runtime = 0;
 
@@ -544,39 +748,98 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 		tctx->vtime = min_vtime;
 }
 
+/* Count one wake-to-run wait in this CPU's histogram of @class. */
+static void record_wake_latency(u32 class, u64 wait_ns)
+{
+	struct cpu_counters *c = my_counters();
+	u64 us = wait_ns / 1000 + 1;
+	u32 b = 0;
+
+	if (!c || class >= STORELAND_NR_CLASSES)
+		return;
+	for (b = 0; b < STORELAND_LAT_BUCKETS - 1; b++)
+		if (us < (2ULL << b))
+			break;
+	c->wake_lat[class % STORELAND_NR_CLASSES][b & (STORELAND_LAT_BUCKETS - 1)]++;
+}
+
 /* ops.running: @p got a CPU; start its accounting stint. */
 void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_state *cs;
 
 	if (!tctx)
 		return;
 	tctx->charged_at = scx_bpf_now();
 	tctx->stint_runtime = 0;
+	if (tctx->woke_up)
+		record_wake_latency(tctx->class, tctx->charged_at - tctx->runnable_at);
 	/* Its wake-up has been handled, whichever path it took. */
 	tctx->woke_up = false;
-	if (tctx->vtime > vtime_now)
+
+	/*
+	 * The fairness clock follows the tasks taken in deadline order: they
+	 * are the furthest behind. A task that ran out of order (on an idle
+	 * CPU) must not drag it forward, or a low-weight task whose vtime runs
+	 * fast would push every waking task behind the whole queue.
+	 */
+	if (tctx->in_llc_queue && tctx->vtime > vtime_now)
 		vtime_now = tctx->vtime;
+	tctx->in_llc_queue = false;
+
+	cs = cpu_state_of(scx_bpf_task_cpu(p));
+	if (cs) {
+		cs->running_class = is_usersched_task(p) ? STORELAND_CLASS_INTERACTIVE : tctx->class;
+		cs->running_since = tctx->charged_at;
+	}
 }
 
 /* ops.tick: periodic runtime accounting while @p runs. */
 void BPF_STRUCT_OPS(storeland_tick, struct task_struct *p)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_state *cs;
 
-	if (tctx)
-		charge_runtime(p, tctx, scx_bpf_now());
+	if (!tctx)
+		return;
+	charge_runtime(p, tctx, scx_bpf_now());
+
+	/*
+	 * Demote a task that runs longer than its class allows, as user space
+	 * would: it loses the fast path, and batch work becomes preemptible
+	 * even if it never left the CPU for user space to see it.
+	 */
+	if (tctx->class == STORELAND_CLASS_LATCRIT &&
+	    tctx->exec_runtime > latcrit_max_runtime_ns)
+		tctx->class = STORELAND_CLASS_INTERACTIVE;
+	if (tctx->class != STORELAND_CLASS_BATCH &&
+	    tctx->exec_runtime > interactive_max_runtime_ns && !is_usersched_task(p))
+		tctx->class = STORELAND_CLASS_BATCH;
+
+	cs = cpu_state_of(scx_bpf_task_cpu(p));
+	if (cs && !is_usersched_task(p))
+		cs->running_class = tctx->class;
 }
 
 /* ops.stopping: @p leaves the CPU; close its accounting stint. */
 void BPF_STRUCT_OPS(storeland_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_state *cs;
 
 	if (!tctx)
 		return;
 	charge_runtime(p, tctx, scx_bpf_now());
 	tctx->last_runtime = tctx->stint_runtime;
+
+	cs = cpu_state_of(scx_bpf_task_cpu(p));
+	if (cs) {
+		if (cs->preempt_pending && runnable)
+			tctx->preempted = true;
+		cs->preempt_pending = 0;
+		cs->running_class = STORELAND_CLASS_NONE;
+	}
 }
 
 /*
@@ -589,8 +852,10 @@ void BPF_STRUCT_OPS(storeland_quiescent, struct task_struct *p, u64 deq_flags)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	struct task_struct *task = p;	/* the macro below shadows "p" */
 
-	if (tctx && (deq_flags & SCX_DEQ_SLEEP))
-		tctx->slept_in_iowait = BPF_CORE_READ_BITFIELD(task, in_iowait);
+	if (!tctx || !(deq_flags & SCX_DEQ_SLEEP))
+		return;
+	tctx->slept_in_iowait = BPF_CORE_READ_BITFIELD(task, in_iowait);
+	tctx->avg_runtime = ewma(tctx->avg_runtime, tctx->exec_runtime);
 }
 
 /* ops.init_task: allocate per-task state (may sleep). */
@@ -646,6 +911,9 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(storeland_init)
 			      nr_llcs, usersched_tgid);
 		return -EINVAL;
 	}
+
+	bpf_for(i, 0, STORELAND_MAX_CPUS)
+		cpu_state[i].running_class = STORELAND_CLASS_NONE;
 
 	ret = scx_bpf_create_dsq(USERSCHED_DSQ, -1);
 	if (ret)

@@ -146,6 +146,29 @@ note "during fio+hogs: user_dispatches +$user_delta fastpath_dispatches +$fast_d
 positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; }
 check "tasks went through user space under load" positive "$user_delta"
 check "the fast path placed tasks too" positive "$fast_delta"
+note "during fio+hogs: fastpath_latcrit +$(delta fastpath_latcrit) preemptions +$(delta preemptions) fastpath_requeue +$(delta fastpath_requeue)"
+check "I/O wake-ups preempted batch work" positive "$(delta preemptions)"
+check "per-class wake-to-run latency is logged" grep -q 'wake-to-run: latency_critical n=' "$LOG"
+
+# Affinity in the real kernel: a task pinned to one CPU never runs elsewhere,
+# next to unpinned hogs on every CPU (the kernel would eject us otherwise).
+pinned_stays() {
+    local pid n=0 cpu bad=0
+    taskset -c 1 sh -c 'while :; do :; done' &
+    pid=$!
+    stress-ng --cpu "$ncpu" --timeout 4 >/dev/null 2>&1 &
+    while [ "$n" -lt 30 ]; do
+        cpu=$(awk '{ print $39 }' /proc/$pid/stat)
+        [ "$cpu" = 1 ] || bad=$((bad + 1))
+        sleep 0.1
+        n=$((n + 1))
+    done
+    kill "$pid"
+    wait 2>/dev/null
+    [ "$bad" = 0 ] || { echo "$bad of 30 samples off CPU 1"; return 1; }
+}
+check "a task pinned to CPU 1 stays there among hogs" pinned_stays
+check "still attached after the affinity check" still_enabled
 
 # --- stats under load: --monitor, --monitor --json and top --once -----------
 # The LLCs as the guest kernel sees them, "0,1 2,3", in LLC id order.

@@ -1,0 +1,575 @@
+//! A deterministic simulator of the whole scheduler, for tests and
+//! benchmarks without a kernel.
+//!
+//! It runs the real [`Policy`] behind a Rust model of the BPF side's rules
+//! (`src/bpf/main.bpf.c`): the idle-CPU fast path at wake-up, the cached
+//! latency-critical fast path, per-LLC queues ordered by deadline, stealing
+//! when a CPU's own queue is empty, preemption of batch work, vtime
+//! accounting, and a fixed user-space round-trip delay for everything else.
+//! Time advances in fixed steps; there is no randomness, so a scenario always
+//! gives the same numbers.
+
+use std::collections::BTreeMap;
+
+use crate::policy::{LoadView, Policy, TaskClass, TaskObservation};
+use crate::topology::CcxTopology;
+
+/// How a simulated task behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// Always runnable (compression, checksums, builds).
+    Hog,
+    /// Runs `run_ns`, then sleeps `wait_ns` waiting for I/O; the completion
+    /// interrupt arrives on `irq_cpu` (or on the CPU it ran on).
+    Io {
+        run_ns: u64,
+        wait_ns: u64,
+        irq_cpu: Option<u32>,
+    },
+    /// Runs `run_ns`, then sleeps `sleep_ns` (not for I/O).
+    Sleeper { run_ns: u64, sleep_ns: u64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct TaskSpec {
+    pub name: String,
+    pub behavior: Behavior,
+    /// 1..10000, 100 = nice 0.
+    pub weight: u32,
+    /// CPUs it may run on; None = all.
+    pub allowed: Option<Vec<u32>>,
+    /// CPU it starts on.
+    pub start_cpu: u32,
+}
+
+impl TaskSpec {
+    pub fn new(name: &str, behavior: Behavior, start_cpu: u32) -> Self {
+        TaskSpec {
+            name: name.into(),
+            behavior,
+            weight: 100,
+            allowed: None,
+            start_cpu,
+        }
+    }
+
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    pub fn pinned(mut self, cpus: &[u32]) -> Self {
+        self.allowed = Some(cpus.to_vec());
+        self
+    }
+}
+
+/// What happened to one task.
+#[derive(Clone, Debug, Default)]
+pub struct TaskReport {
+    pub name: String,
+    pub runtime_ns: u64,
+    /// Every wait from runnable to running, ns.
+    pub waits_ns: Vec<u64>,
+    /// Times it started running.
+    pub runs: u64,
+    /// ... on the same CCX as its previous run.
+    pub runs_on_same_ccx: u64,
+    /// Times it ran on a CPU outside its allowed set (must stay 0).
+    pub affinity_violations: u64,
+    /// The class the policy gave it last.
+    pub class: TaskClass,
+}
+
+impl TaskReport {
+    pub fn max_wait_ns(&self) -> u64 {
+        self.waits_ns.iter().copied().max().unwrap_or(0)
+    }
+
+    /// The `pct` percentile of its waits (nearest rank).
+    pub fn wait_percentile_ns(&self, pct: f64) -> u64 {
+        if self.waits_ns.is_empty() {
+            return 0;
+        }
+        let mut w = self.waits_ns.clone();
+        w.sort_unstable();
+        let rank = ((pct / 100.0) * w.len() as f64).ceil() as usize;
+        w[rank.clamp(1, w.len()) - 1]
+    }
+
+    pub fn same_ccx_share(&self) -> f64 {
+        if self.runs <= 1 {
+            return 1.0;
+        }
+        self.runs_on_same_ccx as f64 / (self.runs - 1) as f64
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub duration_ns: u64,
+    /// Time step.
+    pub step_ns: u64,
+    /// Time from a task entering the ring to its decision being applied.
+    pub user_delay_ns: u64,
+    /// Placements BPF makes from a cached class before user space reviews.
+    pub review_every: u32,
+    /// Waits before this time are not reported (tasks start unclassified).
+    pub warmup_ns: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            duration_ns: 2_000_000_000,
+            step_ns: 10_000,
+            user_delay_ns: 50_000,
+            review_every: 8,
+            warmup_ns: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Running(usize),
+    /// In an LLC queue.
+    Queued,
+    /// Waiting for user space's decision until the given time.
+    InUserSpace(u64),
+    /// Asleep until the given time.
+    Sleeping(u64),
+}
+
+struct Task {
+    spec: TaskSpec,
+    state: State,
+    prev_cpu: u32,
+    prev_llc: Option<usize>,
+    vtime: u64,
+    exec_runtime: u64,
+    avg_runtime: u64,
+    activation_runtime: u64,
+    slice_left: u64,
+    runnable_since: u64,
+    woke_up: bool,
+    irq_wake: bool,
+    waker_cpu: i32,
+    slept_in_iowait: bool,
+    class: TaskClass,
+    fast_placements: u32,
+    enq_seq: u64,
+    /// Deadline of its last placement, kept for a preempted requeue.
+    deadline: u64,
+    report: TaskReport,
+}
+
+struct Cpu {
+    llc: usize,
+    current: Option<usize>,
+    /// A task put on this CPU's local queue (runs next).
+    local: Option<(usize, u64)>,
+    running_since: u64,
+    preempt: bool,
+}
+
+/// One queued entry, ordered by deadline then arrival.
+type QueueKey = (u64, u64);
+
+pub struct Simulator {
+    cfg: SimConfig,
+    policy: Policy,
+    topo: CcxTopology,
+    tasks: Vec<Task>,
+    cpus: Vec<Cpu>,
+    queues: Vec<BTreeMap<QueueKey, usize>>,
+    queued_slice: Vec<u64>,
+    now: u64,
+    vtime_now: u64,
+    arrivals: u64,
+}
+
+impl Simulator {
+    pub fn new(cfg: SimConfig, policy: Policy, specs: Vec<TaskSpec>) -> Self {
+        let topo = policy.topology().clone();
+        let cpus = (0..topo.nr_cpu_ids())
+            .map(|cpu| Cpu {
+                llc: topo.llc_of(cpu as i32).unwrap_or(0),
+                current: None,
+                local: None,
+                running_since: 0,
+                preempt: false,
+            })
+            .collect();
+        let tasks: Vec<Task> = specs
+            .into_iter()
+            .map(|spec| Task {
+                prev_cpu: spec.start_cpu,
+                prev_llc: None,
+                state: State::Sleeping(0),
+                vtime: 0,
+                exec_runtime: 0,
+                avg_runtime: 0,
+                activation_runtime: 0,
+                slice_left: 0,
+                runnable_since: 0,
+                woke_up: false,
+                irq_wake: false,
+                waker_cpu: -1,
+                slept_in_iowait: false,
+                class: TaskClass::Interactive,
+                fast_placements: 0,
+                enq_seq: 0,
+                deadline: 0,
+                report: TaskReport {
+                    name: spec.name.clone(),
+                    ..Default::default()
+                },
+                spec,
+            })
+            .collect();
+        let nr_llcs = topo.nr_llcs();
+        Simulator {
+            queued_slice: vec![0; tasks.len()],
+            cfg,
+            policy,
+            topo,
+            tasks,
+            cpus,
+            queues: vec![BTreeMap::new(); nr_llcs],
+            now: 0,
+            vtime_now: 0,
+            arrivals: 0,
+        }
+    }
+
+    /// Run the scenario to its end and report per task.
+    pub fn run(mut self) -> Vec<TaskReport> {
+        while self.now < self.cfg.duration_ns {
+            self.wake_sleepers();
+            self.apply_user_decisions();
+            self.advance_running();
+            self.dispatch_idle_cpus();
+            self.now += self.cfg.step_ns;
+        }
+        self.tasks
+            .into_iter()
+            .map(|t| TaskReport {
+                class: t.class,
+                ..t.report
+            })
+            .collect()
+    }
+
+    fn allowed(&self, t: usize, cpu: usize) -> bool {
+        self.tasks[t]
+            .spec
+            .allowed
+            .as_ref()
+            .is_none_or(|cpus| cpus.contains(&(cpu as u32)))
+    }
+
+    fn idle_cpu_for(&self, t: usize, prefer_llc: Option<usize>, prev: u32) -> Option<usize> {
+        let idle = |cpu: usize| self.cpus[cpu].current.is_none() && self.allowed(t, cpu);
+        if (prev as usize) < self.cpus.len() && idle(prev as usize) {
+            return Some(prev as usize);
+        }
+        if let Some(llc) = prefer_llc {
+            if let Some(&cpu) = self.topo.llc_cpus(llc).iter().find(|&&c| idle(c as usize)) {
+                return Some(cpu as usize);
+            }
+        }
+        (0..self.cpus.len()).find(|&c| idle(c))
+    }
+
+    /// The kernel's idle picker, then BPF's enqueue.
+    fn wake_sleepers(&mut self) {
+        for t in 0..self.tasks.len() {
+            let State::Sleeping(until) = self.tasks[t].state else {
+                continue;
+            };
+            if until > self.now {
+                continue;
+            }
+            let task = &mut self.tasks[t];
+            task.woke_up = true;
+            task.exec_runtime = 0;
+            task.activation_runtime = 0;
+            (task.irq_wake, task.waker_cpu) = match task.spec.behavior {
+                Behavior::Io { irq_cpu, .. } => (true, irq_cpu.unwrap_or(task.prev_cpu) as i32),
+                _ => (false, task.prev_cpu as i32),
+            };
+            let credit = self.policy.config().slice_ns;
+            task.vtime = task.vtime.max(self.vtime_now.saturating_sub(credit));
+            task.runnable_since = self.now;
+
+            let prev_llc = self.topo.llc_of(task.prev_cpu as i32);
+            if let Some(cpu) = self.idle_cpu_for(t, prev_llc, self.tasks[t].prev_cpu) {
+                let slice = self.policy.config().slice_ns;
+                self.start(t, cpu, slice);
+                continue;
+            }
+            self.enqueue(t);
+        }
+    }
+
+    /// ops.enqueue: the cached latency-critical fast path or user space.
+    fn enqueue(&mut self, t: usize) {
+        let cfg = self.policy.config().clone();
+        let task = &mut self.tasks[t];
+        task.enq_seq += 1;
+        if task.woke_up
+            && task.class == TaskClass::LatencyCritical
+            && task.avg_runtime <= cfg.latcrit_max_runtime_ns
+            && task.fast_placements < self.cfg.review_every
+        {
+            task.fast_placements += 1;
+            let home = if task.irq_wake {
+                task.waker_cpu
+            } else {
+                task.prev_cpu as i32
+            };
+            let llc = self.topo.llc_of(home);
+            let deadline =
+                self.policy
+                    .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
+            let slice = self.policy.slice(task.class, task.spec.weight);
+            self.queue(t, llc, slice, deadline, true);
+            return;
+        }
+        // Slice expiry: BPF requeues it from the cached class.
+        if !task.woke_up && task.report.runs > 0 && task.fast_placements < self.cfg.review_every {
+            task.fast_placements += 1;
+            let llc = self.topo.llc_of(task.prev_cpu as i32);
+            let deadline =
+                self.policy
+                    .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
+            let slice = self.policy.slice(task.class, task.spec.weight);
+            self.queue(t, llc, slice, deadline, false);
+            return;
+        }
+        task.state = State::InUserSpace(self.now + self.cfg.user_delay_ns);
+    }
+
+    fn apply_user_decisions(&mut self) {
+        let load = LoadView {
+            llc_queued: self.queues.iter().map(|q| q.len() as u32).collect(),
+        };
+        for t in 0..self.tasks.len() {
+            let State::InUserSpace(ready) = self.tasks[t].state else {
+                continue;
+            };
+            if ready > self.now {
+                continue;
+            }
+            let task = &self.tasks[t];
+            let obs = TaskObservation {
+                pid: t as i32,
+                enq_seq: task.enq_seq,
+                prev_cpu: task.prev_cpu as i32,
+                waker_cpu: task.waker_cpu,
+                nr_cpus_allowed: task.spec.allowed.as_ref().map_or(self.cpus.len(), Vec::len)
+                    as u32,
+                woke_up: task.woke_up,
+                irq_wake: task.irq_wake && task.woke_up,
+                slept_in_iowait: task.slept_in_iowait,
+                kthread: false,
+                vtime: task.vtime,
+                exec_runtime: task.exec_runtime,
+                avg_runtime: task.avg_runtime,
+                weight: task.spec.weight,
+                cached_class: task.class,
+            };
+            let d = self.policy.decide(&obs, &load);
+            let task = &mut self.tasks[t];
+            task.class = d.class;
+            task.fast_placements = 0;
+            self.queue(t, d.llc, d.slice_ns, d.deadline, d.preempt);
+        }
+    }
+
+    /// BPF's queue_in_llc(): a usable LLC, the queue, an idle CPU or a
+    /// preemption.
+    fn queue(&mut self, t: usize, want: Option<usize>, slice: u64, deadline: u64, preempt: bool) {
+        let llc = match want {
+            Some(llc)
+                if self
+                    .topo
+                    .llc_cpus(llc)
+                    .iter()
+                    .any(|&c| self.allowed(t, c as usize)) =>
+            {
+                llc
+            }
+            _ => {
+                let cpu = (0..self.cpus.len())
+                    .find(|&c| self.allowed(t, c))
+                    .expect("a task with no allowed CPU");
+                self.cpus[cpu].llc
+            }
+        };
+        self.tasks[t].deadline = deadline;
+        self.tasks[t].state = State::Queued;
+        let free = |s: &Self, c: usize| {
+            s.cpus[c].current.is_none() && s.cpus[c].local.is_none() && s.allowed(t, c)
+        };
+        let idle = self
+            .topo
+            .llc_cpus(llc)
+            .iter()
+            .map(|&c| c as usize)
+            .find(|&c| free(self, c));
+        if preempt {
+            // Straight to an idle CPU, else to a batch CPU's local queue.
+            let target = idle.or_else(|| {
+                self.topo
+                    .llc_cpus(llc)
+                    .iter()
+                    .map(|&c| c as usize)
+                    .filter(|&c| self.allowed(t, c) && self.cpus[c].local.is_none())
+                    .filter(|&c| {
+                        self.cpus[c]
+                            .current
+                            .is_some_and(|cur| self.tasks[cur].class == TaskClass::Batch)
+                    })
+                    .min_by_key(|&c| self.cpus[c].running_since)
+            });
+            if let Some(cpu) = target {
+                self.cpus[cpu].local = Some((t, slice));
+                self.cpus[cpu].preempt = self.cpus[cpu].current.is_some();
+                return;
+            }
+        }
+        self.arrivals += 1;
+        self.queues[llc].insert((deadline, self.arrivals), t);
+        self.queued_slice[t] = slice;
+    }
+
+    fn start(&mut self, t: usize, cpu: usize, slice: u64) {
+        let llc = self.cpus[cpu].llc;
+        let allowed = self.allowed(t, cpu);
+        let task = &mut self.tasks[t];
+        if self.now >= self.cfg.warmup_ns {
+            task.report.waits_ns.push(self.now - task.runnable_since);
+        }
+        task.report.runs += 1;
+        if task.prev_llc == Some(llc) {
+            task.report.runs_on_same_ccx += 1;
+        }
+        if !allowed {
+            task.report.affinity_violations += 1;
+        }
+        task.prev_llc = Some(llc);
+        task.prev_cpu = cpu as u32;
+        task.slice_left = slice;
+        task.state = State::Running(cpu);
+        self.cpus[cpu].current = Some(t);
+        self.cpus[cpu].running_since = self.now;
+        self.cpus[cpu].preempt = false;
+    }
+
+    /// Runtime accounting, sleeps, slice expiry and preemption.
+    fn advance_running(&mut self) {
+        let dt = self.cfg.step_ns;
+        let cfg = self.policy.config().clone();
+        for cpu in 0..self.cpus.len() {
+            let Some(t) = self.cpus[cpu].current else {
+                continue;
+            };
+            let task = &mut self.tasks[t];
+            task.report.runtime_ns += dt;
+            task.exec_runtime += dt;
+            task.activation_runtime += dt;
+            task.vtime += dt * 100 / u64::from(task.spec.weight.max(1));
+            task.slice_left = task.slice_left.saturating_sub(dt);
+            // BPF's demotions at tick.
+            if task.class == TaskClass::LatencyCritical
+                && task.exec_runtime > cfg.latcrit_max_runtime_ns
+            {
+                task.class = TaskClass::Interactive;
+            }
+            if task.class != TaskClass::Batch && task.exec_runtime > cfg.interactive_max_runtime_ns
+            {
+                task.class = TaskClass::Batch;
+            }
+
+            let sleep = match task.spec.behavior {
+                Behavior::Hog => None,
+                Behavior::Io {
+                    run_ns, wait_ns, ..
+                } => (task.activation_runtime >= run_ns).then_some((wait_ns, true)),
+                Behavior::Sleeper { run_ns, sleep_ns } => {
+                    (task.activation_runtime >= run_ns).then_some((sleep_ns, false))
+                }
+            };
+            if let Some((duration, iowait)) = sleep {
+                task.slept_in_iowait = iowait;
+                task.avg_runtime =
+                    task.avg_runtime - (task.avg_runtime >> 2) + (task.exec_runtime >> 2);
+                task.state = State::Sleeping(self.now + dt + duration);
+                self.cpus[cpu].current = None;
+                continue;
+            }
+
+            let llc = self.cpus[cpu].llc;
+            let expired = task.slice_left == 0;
+            let preempted = self.cpus[cpu].preempt;
+            if !expired && !preempted {
+                continue;
+            }
+            // Nothing else wants this CPU: the kernel keeps it running.
+            let others_wait = self.cpus[cpu].local.is_some()
+                || self.queues[llc].values().any(|&o| self.allowed(o, cpu));
+            if expired && !preempted && !others_wait {
+                self.tasks[t].slice_left = cfg.slice_ns;
+                continue;
+            }
+            self.cpus[cpu].current = None;
+            self.cpus[cpu].preempt = false;
+            let task = &mut self.tasks[t];
+            task.woke_up = false;
+            task.runnable_since = self.now;
+            if !expired {
+                // Preempted mid-slice: BPF requeues it with its decision.
+                let (slice, deadline) = (task.slice_left, task.deadline);
+                self.queue(t, Some(llc), slice, deadline, false);
+                continue;
+            }
+            self.enqueue(t);
+        }
+    }
+
+    /// ops.dispatch on every idle CPU: its local queue, its own LLC, then
+    /// steal.
+    fn dispatch_idle_cpus(&mut self) {
+        for cpu in 0..self.cpus.len() {
+            if self.cpus[cpu].current.is_some() || self.topo.llc_of(cpu as i32).is_none() {
+                continue;
+            }
+            if let Some((t, slice)) = self.cpus[cpu].local.take() {
+                self.start(t, cpu, slice);
+                continue;
+            }
+            let own = self.cpus[cpu].llc;
+            let order = (0..self.queues.len()).map(|i| (own + i) % self.queues.len());
+            let mut pick = None;
+            for llc in order {
+                let found = self.queues[llc]
+                    .iter()
+                    .find(|&(_, &t)| self.allowed(t, cpu))
+                    .map(|(&key, &t)| (key, t));
+                if let Some((key, t)) = found {
+                    pick = Some((llc, key, t));
+                    break;
+                }
+            }
+            if let Some((llc, key, t)) = pick {
+                self.queues[llc].remove(&key);
+                // The fairness clock follows tasks taken in deadline order.
+                self.vtime_now = self.vtime_now.max(self.tasks[t].vtime);
+                let slice = self.queued_slice[t];
+                self.start(t, cpu, slice);
+            }
+        }
+    }
+}

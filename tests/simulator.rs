@@ -1,0 +1,267 @@
+//! Properties of the whole scheduler (the real policy behind a model of the
+//! BPF side), checked in the deterministic simulator. Each scenario states
+//! the bound it asserts.
+
+use storeland::policy::{Policy, PolicyConfig, TaskClass};
+use storeland::sim::{Behavior, SimConfig, Simulator, TaskReport, TaskSpec};
+use storeland::topology::CcxTopology;
+
+const US: u64 = 1_000;
+const MS: u64 = 1_000_000;
+/// Tasks start unclassified; waits are counted after their first slices.
+const WARMUP_NS: u64 = 50 * MS;
+
+/// Two CCXs of four CPUs: a small Genoa.
+fn two_ccx() -> CcxTopology {
+    CcxTopology::new(vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7]]).unwrap()
+}
+
+fn policy(cfg: PolicyConfig, topo: CcxTopology) -> Policy {
+    Policy::new(cfg, topo).unwrap()
+}
+
+fn default_cfg() -> PolicyConfig {
+    PolicyConfig::from_slice(5 * MS).unwrap()
+}
+
+fn run(cfg: PolicyConfig, topo: CcxTopology, tasks: Vec<TaskSpec>, secs: u64) -> Vec<TaskReport> {
+    let sim = SimConfig {
+        duration_ns: secs * 1_000 * MS,
+        warmup_ns: WARMUP_NS,
+        ..SimConfig::default()
+    };
+    Simulator::new(sim, policy(cfg, topo), tasks).run()
+}
+
+fn hogs(n: u32, ncpus: u32) -> Vec<TaskSpec> {
+    (0..n)
+        .map(|i| TaskSpec::new(&format!("hog{i}"), Behavior::Hog, i % ncpus))
+        .collect()
+}
+
+/// NVMe-style I/O tasks: 20 us of CPU per I/O, 100 us device time, the
+/// completion interrupt on a CPU of the task's own CCX.
+fn io_tasks(n: u32) -> Vec<TaskSpec> {
+    (0..n)
+        .map(|i| {
+            let cpu = (i * 4) % 8;
+            TaskSpec::new(
+                &format!("io{i}"),
+                Behavior::Io {
+                    run_ns: 20 * US,
+                    wait_ns: 100 * US,
+                    irq_cpu: Some(cpu),
+                },
+                cpu,
+            )
+        })
+        .collect()
+}
+
+fn named<'a>(r: &'a [TaskReport], prefix: &str) -> Vec<&'a TaskReport> {
+    r.iter().filter(|t| t.name.starts_with(prefix)).collect()
+}
+
+fn all_waits_pct(reports: &[&TaskReport], pct: f64) -> u64 {
+    let merged = TaskReport {
+        waits_ns: reports
+            .iter()
+            .flat_map(|r| r.waits_ns.iter().copied())
+            .collect(),
+        ..Default::default()
+    };
+    merged.wait_percentile_ns(pct)
+}
+
+#[test]
+fn io_tasks_keep_near_idle_latency_under_full_cpu_load() {
+    let mut tasks = hogs(8, 8);
+    tasks.extend(io_tasks(4));
+    let r = run(default_cfg(), two_ccx(), tasks.clone(), 2);
+    let io = named(&r, "io");
+    for t in &io {
+        assert_eq!(t.class, TaskClass::LatencyCritical, "{}", t.name);
+        assert!(t.runs > 1000, "{} ran only {} times", t.name, t.runs);
+    }
+    let p99 = all_waits_pct(&io, 99.0);
+    let max = io.iter().map(|t| t.max_wait_ns()).max().unwrap();
+    // Bound: one user-space round trip (50 us) plus one step of the model.
+    assert!(p99 <= 60 * US, "I/O wake-to-run p99 {p99} ns");
+    assert!(max <= 100 * US, "I/O wake-to-run max {max} ns");
+
+    // The same load with classification off (every task batch) waits for
+    // slices to expire: what the classes buy, measured.
+    let mut flat = default_cfg();
+    flat.latcrit_max_runtime_ns = 0;
+    flat.interactive_max_runtime_ns = 0;
+    let base = run(flat, two_ccx(), tasks, 2);
+    let base_p99 = all_waits_pct(&named(&base, "io"), 99.0);
+    assert!(
+        base_p99 >= 20 * p99.max(US),
+        "baseline p99 {base_p99} vs {p99}"
+    );
+
+    // Hogs keep the machine busy: at least 90% of all CPU time.
+    let hog_time: u64 = named(&r, "hog").iter().map(|t| t.runtime_ns).sum();
+    assert!(
+        hog_time * 10 >= 8 * 2_000 * MS * 9,
+        "hogs got {hog_time} ns"
+    );
+}
+
+#[test]
+fn hogs_share_cpus_in_proportion_to_their_weights() {
+    let mut tasks: Vec<TaskSpec> = Vec::new();
+    for i in 0..8u32 {
+        let weight = if i % 2 == 0 { 100 } else { 200 };
+        tasks.push(TaskSpec::new(&format!("w{weight}-{i}"), Behavior::Hog, i % 4).weight(weight));
+    }
+    let topo = CcxTopology::new(vec![vec![0, 1], vec![2, 3]]).unwrap();
+    let r = run(default_cfg(), topo, tasks, 4);
+    let light: u64 = named(&r, "w100").iter().map(|t| t.runtime_ns).sum();
+    let heavy: u64 = named(&r, "w200").iter().map(|t| t.runtime_ns).sum();
+    let ratio = heavy as f64 / light as f64;
+    assert!(
+        (1.8..=2.2).contains(&ratio),
+        "weight 200 vs 100 got {ratio:.2}x the CPU"
+    );
+    for t in &r {
+        assert!(t.runtime_ns > 0, "{} starved", t.name);
+    }
+}
+
+#[test]
+fn every_runnable_task_gets_a_cpu_within_the_stated_bound() {
+    // Three runnable tasks per CPU of mixed kinds and weights.
+    let mut tasks = hogs(12, 8);
+    tasks.extend(io_tasks(4));
+    for i in 0..8u32 {
+        let w = [1, 50, 100, 1000][i as usize % 4];
+        tasks.push(
+            TaskSpec::new(
+                &format!("sleeper{i}"),
+                Behavior::Sleeper {
+                    run_ns: 300 * US,
+                    sleep_ns: 2 * MS,
+                },
+                i,
+            )
+            .weight(w),
+        );
+    }
+    let cfg = default_cfg();
+    // Bound: a task is passed over only by tasks whose deadline is earlier,
+    // i.e. whose vtime is within max_deadline_offset of its own; on top of
+    // that, each of the other tasks of its CPU runs one longest slice.
+    let per_cpu = tasks.len() as u64 / 8;
+    let bound = cfg.max_deadline_offset_ns() + per_cpu * cfg.slice_max_ns;
+    let r = run(cfg, two_ccx(), tasks, 3);
+    for t in &r {
+        assert!(t.runs > 0, "{} never ran", t.name);
+        assert!(
+            t.max_wait_ns() <= bound,
+            "{} waited {} ns > {bound}",
+            t.name,
+            t.max_wait_ns()
+        );
+    }
+}
+
+#[test]
+fn tasks_stay_on_their_ccx() {
+    let mut tasks = hogs(8, 8);
+    tasks.extend(io_tasks(4));
+    let r = run(default_cfg(), two_ccx(), tasks, 2);
+    for t in &r {
+        let share = t.same_ccx_share();
+        assert!(
+            share >= 0.95,
+            "{} stayed on its CCX only {:.1}% of runs",
+            t.name,
+            share * 100.0
+        );
+    }
+}
+
+#[test]
+fn imbalance_moves_batch_work_to_the_idle_ccx() {
+    // All hogs start on CCX 0; CCX 1 is empty. Balance must use it.
+    let tasks: Vec<TaskSpec> = (0..8)
+        .map(|i| TaskSpec::new(&format!("hog{i}"), Behavior::Hog, i % 4))
+        .collect();
+    let r = run(default_cfg(), two_ccx(), tasks, 2);
+    let total: u64 = r.iter().map(|t| t.runtime_ns).sum();
+    // 8 hogs on 8 CPUs: nearly all CPU time is used.
+    assert!(
+        total * 100 >= 8 * 2_000 * MS * 95,
+        "used {total} ns of 16 s"
+    );
+}
+
+#[test]
+fn pinned_tasks_never_leave_their_cpus_and_still_get_their_share() {
+    let mut tasks = hogs(8, 8);
+    tasks.push(TaskSpec::new("pinned-a", Behavior::Hog, 0).pinned(&[0]));
+    tasks.push(TaskSpec::new("pinned-b", Behavior::Hog, 5).pinned(&[5]));
+    tasks.push(
+        TaskSpec::new(
+            "pinned-io",
+            Behavior::Io {
+                run_ns: 20 * US,
+                wait_ns: 200 * US,
+                irq_cpu: Some(3),
+            },
+            6,
+        )
+        .pinned(&[6, 7]),
+    );
+    let r = run(default_cfg(), two_ccx(), tasks, 3);
+    for t in &r {
+        assert_eq!(t.affinity_violations, 0, "{} ran outside its CPUs", t.name);
+        assert!(t.runtime_ns > 0, "{} starved", t.name);
+    }
+    // A pinned hog shares its one CPU with at most a couple of others.
+    for t in [named(&r, "pinned-a"), named(&r, "pinned-b")].concat() {
+        assert!(
+            t.runtime_ns >= 3_000 * MS / 4,
+            "{} got only {} ns",
+            t.name,
+            t.runtime_ns
+        );
+    }
+}
+
+#[test]
+fn scales_to_a_full_genoa_socket() {
+    // 12 CCXs of 16 CPUs, a hog per CPU and 48 I/O tasks (two per drive).
+    let llcs: Vec<Vec<u32>> = (0..12u32)
+        .map(|c| (c * 8..c * 8 + 8).chain(c * 8 + 96..c * 8 + 104).collect())
+        .collect();
+    let topo = CcxTopology::new(llcs).unwrap();
+    let mut tasks: Vec<TaskSpec> = (0..192)
+        .map(|i| TaskSpec::new(&format!("hog{i}"), Behavior::Hog, i))
+        .collect();
+    for i in 0..48u32 {
+        let cpu = (i % 12) * 8;
+        tasks.push(TaskSpec::new(
+            &format!("io{i}"),
+            Behavior::Io {
+                run_ns: 20 * US,
+                wait_ns: 100 * US,
+                irq_cpu: Some(cpu),
+            },
+            cpu,
+        ));
+    }
+    let sim = SimConfig {
+        duration_ns: 200 * MS,
+        warmup_ns: WARMUP_NS,
+        ..SimConfig::default()
+    };
+    let r = Simulator::new(sim, policy(default_cfg(), topo), tasks).run();
+    let io = named(&r, "io");
+    assert!(all_waits_pct(&io, 99.0) <= 60 * US);
+    for t in &io {
+        assert!(t.same_ccx_share() >= 0.95, "{}", t.name);
+    }
+}
