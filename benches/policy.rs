@@ -81,7 +81,11 @@ fn main() {
     let mut out: Vec<dispatch_decision> = Vec::with_capacity(4096);
     measure("decide + ring record, batches of 4096", 4096, || {
         out.clear();
-        out.extend(tasks.iter().map(|t| dispatch_decision::from(&policy.decide(t, &load))));
+        out.extend(
+            tasks
+                .iter()
+                .map(|t| dispatch_decision::from(&policy.decide(t, &load))),
+        );
         black_box(&out);
     });
 }
