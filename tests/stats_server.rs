@@ -101,7 +101,11 @@ fn clients_get_our_stats_from_the_scheduling_loop() {
     assert_eq!(first.llcs[&1].cpus, vec![2, 3]);
     let second = conn.fetch().unwrap();
     assert!(second.user_dispatches_per_sec > 0.0, "{second:?}");
-    assert_eq!(second.preemptions_per_sec, None, "no source: absent");
+    assert_eq!(
+        second.cross_llc_migrations_per_sec, None,
+        "no source: absent"
+    );
+    assert_eq!(second.classes.len(), 3, "one entry per task class");
 
     // The raw protocol, as scxtop and the OpenMetrics exporter speak it.
     let meta = raw_request(&path, r#"{"req":"stats_meta"}"#);

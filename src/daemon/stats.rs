@@ -2,10 +2,12 @@
 //! poll, no lock, no syscall), copy the counters into a [`SchedSample`] and
 //! hand it to the server thread, which does all the arithmetic.
 //!
-//! New BPF sources (task classes, preemptions, histograms) go into the
-//! sample here: fill the matching `Option` field of [`SchedSample`] and the
-//! collector publishes it (see src/stats/sample.rs).
+//! New BPF counters in `cpu_counters` reach the server with the per-CPU
+//! slots; other sources (per-LLC queue-wait histograms, cross-CCX
+//! migrations, waker locality) go into the matching `Option` field of
+//! [`SchedSample`] here, and the collector publishes them.
 
+use storeland::policy::LoadView;
 use storeland::stats::{monotonic_ns, SchedSample};
 
 use super::Daemon;
@@ -21,12 +23,18 @@ impl Daemon<'_> {
     /// Everything the loop knows, raw and cumulative.
     fn stats_sample(&self) -> SchedSample {
         let topo = self.policy.topology();
-        SchedSample::new(
+        let mut sample = SchedSample::new(
             monotonic_ns(),
             0, // the responder knows the attach time
             topo.clone(),
             self.bpf.counter_slots(topo.nr_cpu_ids()),
             self.rings.sample(),
-        )
+        );
+        let mut queued = LoadView {
+            llc_queued: Vec::with_capacity(topo.nr_llcs()),
+        };
+        self.bpf.read_llc_load(topo.nr_llcs(), &mut queued);
+        sample.llc_runnable = Some(queued.llc_queued.iter().map(|&n| u64::from(n)).collect());
+        sample
     }
 }

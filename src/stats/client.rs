@@ -193,7 +193,7 @@ pub fn format_text(s: &StorelandStats) -> String {
     t += &format!(
         "[storeland] up {:.1}s restarts {} | cpu {:.1}% irq {:.1}% | user {:.0}/s fast {:.0}/s \
          (share {}) congested {:.0}/s stale {:.0}/s redirected {:.0}/s steals {:.0}/s | \
-         ring {:.0}% batch {}/{} pending {} deferred {:.0}/s | xllc {} waker-llc {} preempt {} | \
+         ring {:.0}% batch {}/{} pending {} deferred {:.0}/s | xllc {} waker-llc {} preempt {:.0}/s | \
          daemon {} loop {} majflt {}\n",
         s.uptime_s,
         s.restarts,
@@ -213,7 +213,7 @@ pub fn format_text(s: &StorelandStats) -> String {
         s.decisions_deferred_per_sec,
         opt(s.cross_llc_migrations_per_sec, "/s"),
         opt(s.wakeups_on_waker_llc_pct, "%"),
-        opt(s.preemptions_per_sec, "/s"),
+        s.preemptions_per_sec,
         opt(s.daemon_cpu_pct, "%"),
         opt(s.daemon_loop_cpu_pct, "%"),
         s.daemon_major_faults
@@ -249,15 +249,13 @@ pub fn format_text(s: &StorelandStats) -> String {
             spread.join(" ")
         );
     }
-    if let Some(classes) = &s.classes {
-        for (name, c) in classes {
-            t += &format!(
-                "  class {name} decisions {:.0}/s wake-to-run p50 {} p99 {}\n",
-                c.decisions_per_sec,
-                opt(c.wake_to_run_p50_us, "us"),
-                opt(c.wake_to_run_p99_us, "us"),
-            );
-        }
+    for (name, c) in &s.classes {
+        t += &format!(
+            "  class {name} wakeups {:.0}/s wake-to-run p50 {} p99 {}\n",
+            c.wakeups_per_sec,
+            opt(c.wake_to_run_p50_us, "us"),
+            opt(c.wake_to_run_p99_us, "us"),
+        );
     }
     t
 }
@@ -281,7 +279,7 @@ mod tests {
         );
         let t = format_text(&s);
         assert!(t.starts_with("[storeland] up 0.0s"), "{t}");
-        assert!(t.contains("preempt -"), "{t}");
+        assert!(t.contains("xllc -"), "{t}");
         assert!(t.contains("  llc 0 cpus 0-1 "), "{t}");
         assert!(t.contains("wait p50 - p99 -"), "{t}");
     }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::counters::Counters;
+use crate::policy::TaskClass;
 use crate::stats::metrics::{ClassStats, LlcStats, NvmeDriveStats, StorelandStats, SCHEDULER_NAME};
 use crate::stats::procfs::{CpuTimes, ProcSample};
 use crate::stats::sample::{Log2Histogram, SchedSample};
@@ -87,7 +88,7 @@ fn quantile_us(now: Option<&Log2Histogram>, then: Option<&Log2Histogram>, q: f64
         Some(t) => now.since(t),
         None => now.clone(),
     };
-    window.quantile_ns(q).map(|ns| ns / 1000.0)
+    window.quantile_us(q)
 }
 
 fn compute(
@@ -179,28 +180,22 @@ fn compute(
         );
     }
 
-    let classes = s.classes.as_ref().map(|classes| {
-        classes
-            .iter()
-            .map(|c| {
-                let pc = prev
-                    .and_then(|ps| ps.classes.as_ref())
-                    .and_then(|pcs| pcs.iter().find(|x| x.name == c.name));
-                let (h, ph) = (
-                    c.wake_to_run.as_ref(),
-                    pc.and_then(|x| x.wake_to_run.as_ref()),
-                );
-                (
-                    c.name.clone(),
-                    ClassStats {
-                        decisions_per_sec: rate(c.decisions, pc.map_or(0, |x| x.decisions)),
-                        wake_to_run_p50_us: quantile_us(h, ph, 0.50),
-                        wake_to_run_p99_us: quantile_us(h, ph, 0.99),
-                    },
-                )
-            })
-            .collect()
-    });
+    let classes = TaskClass::ALL
+        .iter()
+        .map(|&class| {
+            let hist = |c: &Counters| Log2Histogram::from_buckets(&c.wake_latency[class as usize]);
+            let (h, ph) = (hist(&now), hist(&then));
+            let window = h.since(&ph);
+            (
+                class.name().to_string(),
+                ClassStats {
+                    wakeups_per_sec: rate(h.count(), ph.count()),
+                    wake_to_run_p50_us: window.quantile_us(0.50),
+                    wake_to_run_p99_us: window.quantile_us(0.99),
+                },
+            )
+        })
+        .collect();
 
     let mut nvme = BTreeMap::new();
     let mut nvme_total = None;
@@ -263,6 +258,9 @@ fn compute(
         fastpath_idle_per_sec: rate(now.fastpath_idle, then.fastpath_idle),
         fastpath_kthread_per_sec: rate(now.fastpath_kthread, then.fastpath_kthread),
         fastpath_self_per_sec: rate(now.fastpath_self, then.fastpath_self),
+        fastpath_latcrit_per_sec: rate(now.fastpath_latcrit, then.fastpath_latcrit),
+        fastpath_requeue_per_sec: rate(now.fastpath_requeue, then.fastpath_requeue),
+        requeued_per_sec: rate(now.requeued, then.requeued),
         queued_to_user_per_sec: rate(now.queued_to_user, then.queued_to_user),
         congestion_fallbacks_per_sec: rate(now.congestion_fallbacks(), then.congestion_fallbacks()),
         congested_ring_full_per_sec: rate(now.congested_ring_full, then.congested_ring_full),
@@ -283,7 +281,7 @@ fn compute(
             prev.and_then(|ps| ps.cross_llc_migrations),
         ),
         wakeups_on_waker_llc_pct: locality.map(round1),
-        preemptions_per_sec: opt_rate(s.preemptions, prev.and_then(|ps| ps.preemptions)),
+        preemptions_per_sec: rate(now.preemptions, then.preemptions),
         daemon_loop_cpu_pct: daemon_pct(
             d.and_then(|d| d.loop_cpu_ns),
             pd.and_then(|d| d.loop_cpu_ns),
@@ -313,7 +311,7 @@ mod tests {
     use super::*;
     use crate::intf::cpu_counters;
     use crate::stats::procfs::DriveIrqs;
-    use crate::stats::sample::{ClassSample, RingSample, WakeLocality};
+    use crate::stats::sample::{RingSample, WakeLocality};
     use crate::topology::CcxTopology;
 
     const SEC: u64 = 1_000_000_000;
@@ -428,10 +426,11 @@ mod tests {
         let mut p = proc(2 * SEC, 10, 10);
         p.nvme = None;
         let s = c.update(sched(2 * SEC, 10), p);
-        assert_eq!(s.preemptions_per_sec, None);
         assert_eq!(s.cross_llc_migrations_per_sec, None);
         assert_eq!(s.wakeups_on_waker_llc_pct, None);
-        assert_eq!(s.classes, None);
+        for c in s.classes.values() {
+            assert_eq!(c.wake_to_run_p50_us, None, "no wake-ups, no latency");
+        }
         assert_eq!(s.nvme_irqs_per_sec, None);
         assert!(s.nvme.is_empty());
         assert_eq!(s.daemon_cpu_pct, None);
@@ -447,7 +446,11 @@ mod tests {
         let mut c = Collector::new("v", proc(SEC, 0, 0));
         let with = |at: u64, n: u64| {
             let mut s = sched(at, 0);
-            s.preemptions = Some(n);
+            s.per_cpu[1].preemptions = n;
+            s.per_cpu[1].requeued = n / 4;
+            s.per_cpu[2].fastpath_latcrit = n;
+            // Latency-critical wake-ups: all in [3, 7) us on CPU 1, none for batch.
+            s.per_cpu[1].wake_lat[TaskClass::LatencyCritical as usize][2] = n;
             s.cross_llc_migrations = Some(n / 2);
             s.wakeups_on_waker_llc = Some(WakeLocality {
                 kept: n * 3 / 4,
@@ -458,26 +461,32 @@ mod tests {
             for _ in 0..n {
                 h.record(3000);
             }
-            s.llc_queue_wait = Some(vec![h.clone(), Log2Histogram::default()]);
-            s.classes = Some(vec![ClassSample {
-                name: "latency_critical".into(),
-                decisions: n,
-                wake_to_run: Some(h),
-            }]);
+            s.llc_queue_wait = Some(vec![h, Log2Histogram::default()]);
             s
         };
         c.update(with(2 * SEC, 100), proc(2 * SEC, 0, 0));
         let s = c.update(with(3 * SEC, 300), proc(3 * SEC, 0, 0));
-        assert_eq!(s.preemptions_per_sec, Some(200.0));
+        assert_eq!(s.preemptions_per_sec, 200.0);
+        assert_eq!(s.requeued_per_sec, 50.0);
+        assert_eq!(s.fastpath_latcrit_per_sec, 200.0);
         assert_eq!(s.cross_llc_migrations_per_sec, Some(100.0));
         assert_eq!(s.wakeups_on_waker_llc_pct, Some(75.0));
         assert_eq!(s.llcs[&0].runnable, Some(3));
-        let p50 = s.llcs[&0].queue_wait_p50_us.unwrap();
-        assert!((2.048..4.096).contains(&p50), "{p50}");
+        assert_eq!(
+            s.llcs[&0].queue_wait_p50_us,
+            Some(4095.0),
+            "[2047, 4095) us"
+        );
         assert_eq!(s.llcs[&1].queue_wait_p50_us, None, "no waits in the window");
-        let lc = &s.classes.as_ref().unwrap()["latency_critical"];
-        assert_eq!(lc.decisions_per_sec, 200.0);
-        assert!(lc.wake_to_run_p99_us.is_some());
+        assert_eq!(
+            s.classes.keys().collect::<Vec<_>>(),
+            ["batch", "interactive", "latency_critical"]
+        );
+        let lc = &s.classes["latency_critical"];
+        assert_eq!(lc.wakeups_per_sec, 200.0);
+        assert_eq!(lc.wake_to_run_p50_us, Some(7.0));
+        assert_eq!(lc.wake_to_run_p99_us, Some(7.0));
+        assert_eq!(s.classes["batch"].wake_to_run_p99_us, None);
     }
 
     #[test]

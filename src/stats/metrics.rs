@@ -24,6 +24,7 @@ pub const SCHEDULER_NAME: &str = "scx_storeland";
 
 /// Whole-scheduler stats: the `top` target of the stats server.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)] // recordings of older versions still replay
 pub struct StorelandStats {
     pub scheduler: String,
     pub version: String,
@@ -40,6 +41,9 @@ pub struct StorelandStats {
     pub fastpath_idle_per_sec: f64,
     pub fastpath_kthread_per_sec: f64,
     pub fastpath_self_per_sec: f64,
+    pub fastpath_latcrit_per_sec: f64,
+    pub fastpath_requeue_per_sec: f64,
+    pub requeued_per_sec: f64,
     pub queued_to_user_per_sec: f64,
     pub congestion_fallbacks_per_sec: f64,
     pub congested_ring_full_per_sec: f64,
@@ -63,8 +67,7 @@ pub struct StorelandStats {
     pub cross_llc_migrations_per_sec: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wakeups_on_waker_llc_pct: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preemptions_per_sec: Option<f64>,
+    pub preemptions_per_sec: f64,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon_loop_cpu_pct: Option<f64>,
@@ -81,14 +84,22 @@ pub struct StorelandStats {
 
     #[serde(default)]
     pub llcs: BTreeMap<u32, LlcStats>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classes: Option<BTreeMap<String, ClassStats>>,
+    #[serde(default)]
+    pub classes: BTreeMap<String, ClassStats>,
     #[serde(default)]
     pub nvme: BTreeMap<String, NvmeDriveStats>,
 }
 
+impl StorelandStats {
+    /// Stats from scx_storeland, not from another scheduler on the same socket.
+    pub fn is_ours(&self) -> bool {
+        self.scheduler == SCHEDULER_NAME
+    }
+}
+
 /// One LLC (a CCX on EPYC): the `llcs` entries, keyed by LLC id.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)] // recordings of older versions still replay
 pub struct LlcStats {
     pub cpus: Vec<u32>,
     pub cpu_util_pct: Vec<f64>,
@@ -107,8 +118,9 @@ pub struct LlcStats {
 
 /// One task class: the `classes` entries, keyed by class name.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)] // recordings of older versions still replay
 pub struct ClassStats {
-    pub decisions_per_sec: f64,
+    pub wakeups_per_sec: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_to_run_p50_us: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +129,7 @@ pub struct ClassStats {
 
 /// One NVMe drive's interrupts: the `nvme` entries, keyed by drive name.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)] // recordings of older versions still replay
 pub struct NvmeDriveStats {
     pub queues: u64,
     pub irqs_per_sec: f64,
@@ -175,6 +188,7 @@ const fn opt(name: &'static str, kind: Kind, unit: &'static str, desc: &'static 
 
 use Kind::*;
 
+#[rustfmt::skip]
 pub const TOP_FIELDS: &[FieldDoc] = &[
     f("scheduler", Str, "name", "always \"scx_storeland\""),
     f("version", Str, "text", "scheduler version"),
@@ -189,6 +203,9 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     f("fastpath_idle_per_sec", F64, "1/s", "wake-ups sent straight to an idle CPU"),
     f("fastpath_kthread_per_sec", F64, "1/s", "per-CPU kernel threads kept on their CPU"),
     f("fastpath_self_per_sec", F64, "1/s", "the scheduler's own threads"),
+    f("fastpath_latcrit_per_sec", F64, "1/s", "latency-critical wake-ups BPF placed itself from the cached class"),
+    f("fastpath_requeue_per_sec", F64, "1/s", "slice expiries BPF requeued itself from the cached class"),
+    f("requeued_per_sec", F64, "1/s", "tasks preempted mid-slice, requeued by BPF with their last decision"),
     f("queued_to_user_per_sec", F64, "1/s", "tasks handed to the user-space policy through the ring"),
     f("congestion_fallbacks_per_sec", F64, "1/s", "tasks BPF queued itself because user space could not take them"),
     f("congested_ring_full_per_sec", F64, "1/s", "congestion fallbacks because the ring was full"),
@@ -206,7 +223,7 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     f("decisions_deferred_per_sec", F64, "1/s", "decision submissions that found the user-to-kernel ring full"),
     opt("cross_llc_migrations_per_sec", F64, "1/s", "tasks that started on another CCX than the one they last ran on"),
     opt("wakeups_on_waker_llc_pct", F64, "%", "wake-ups whose task ran on the waker's CCX"),
-    opt("preemptions_per_sec", F64, "1/s", "running tasks preempted by the scheduler"),
+    f("preemptions_per_sec", F64, "1/s", "CPUs running batch work kicked for a waiting latency-critical or interactive task"),
     opt("daemon_loop_cpu_pct", F64, "% of one CPU", "CPU time of the scheduling loop's thread"),
     opt("daemon_cpu_pct", F64, "% of one CPU", "CPU time of the whole scheduler process (loop and stats threads)"),
     opt("daemon_major_faults", U64, "count", "major page faults of the scheduler process since it started (should stay 0)"),
@@ -215,10 +232,11 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     f("iowait_pct", F64, "%", "idle time with I/O outstanding, all CPUs"),
     opt("nvme_irqs_per_sec", F64, "1/s", "NVMe interrupts, all drives and CPUs (from /proc/interrupts)"),
     f("llcs", Map(Key::U64, "LlcStats"), "", "per LLC (CCX), keyed by LLC id"),
-    opt("classes", Map(Key::Str, "ClassStats"), "", "per task class (latency_critical, interactive, batch)"),
+    f("classes", Map(Key::Str, "ClassStats"), "", "per task class (latency_critical, interactive, batch)"),
     f("nvme", Map(Key::Str, "NvmeDriveStats"), "", "per NVMe drive, keyed by name (nvme0, ...)"),
 ];
 
+#[rustfmt::skip]
 pub const LLC_FIELDS: &[FieldDoc] = &[
     f("cpus", ListU64, "CPU ids", "the CPUs of this LLC"),
     f(
@@ -266,27 +284,14 @@ pub const LLC_FIELDS: &[FieldDoc] = &[
     ),
 ];
 
+#[rustfmt::skip]
 pub const CLASS_FIELDS: &[FieldDoc] = &[
-    f(
-        "decisions_per_sec",
-        F64,
-        "1/s",
-        "decisions made for tasks of this class",
-    ),
-    opt(
-        "wake_to_run_p50_us",
-        F64,
-        "us",
-        "median time from wake-up to running",
-    ),
-    opt(
-        "wake_to_run_p99_us",
-        F64,
-        "us",
-        "99th percentile of the time from wake-up to running",
-    ),
+    f("wakeups_per_sec", F64, "1/s", "wake-ups of tasks of this class that got a CPU (the latency samples)"),
+    opt("wake_to_run_p50_us", F64, "us", "median time from wake-up to running (upper end of its log2 bucket; absent without wake-ups)"),
+    opt("wake_to_run_p99_us", F64, "us", "99th percentile of the time from wake-up to running (upper end of its log2 bucket)"),
 ];
 
+#[rustfmt::skip]
 pub const NVME_FIELDS: &[FieldDoc] = &[
     f(
         "queues",
@@ -517,7 +522,7 @@ mod tests {
             queue_wait_p99_us: Some(6.0),
         };
         let class = ClassStats {
-            decisions_per_sec: 1.0,
+            wakeups_per_sec: 1.0,
             wake_to_run_p50_us: Some(2.0),
             wake_to_run_p99_us: Some(3.0),
         };
@@ -534,13 +539,12 @@ mod tests {
             ring_drain_batch_avg: Some(1.0),
             cross_llc_migrations_per_sec: Some(1.0),
             wakeups_on_waker_llc_pct: Some(1.0),
-            preemptions_per_sec: Some(1.0),
             daemon_loop_cpu_pct: Some(1.0),
             daemon_cpu_pct: Some(1.0),
             daemon_major_faults: Some(0),
             nvme_irqs_per_sec: Some(1.0),
             llcs: [(0, llc)].into(),
-            classes: Some([("batch".to_string(), class)].into()),
+            classes: [("batch".to_string(), class)].into(),
             nvme: [("nvme0".to_string(), drive)].into(),
             ..Default::default()
         }
@@ -583,9 +587,16 @@ mod tests {
     }
 
     #[test]
-    fn another_schedulers_stats_do_not_parse_as_ours() {
+    fn another_schedulers_stats_are_not_taken_for_ours() {
         let rustland = r#"{"nr_running":1,"nr_cpus":4,"nr_user_dispatches":5}"#;
-        assert!(serde_json::from_str::<StorelandStats>(rustland).is_err());
+        let s: StorelandStats = serde_json::from_str(rustland).unwrap();
+        assert!(!s.is_ours());
+        let older = r#"{"scheduler":"scx_storeland","nr_cpus":4}"#;
+        let s: StorelandStats = serde_json::from_str(older).unwrap();
+        assert!(
+            s.is_ours(),
+            "a recording missing newer fields still replays"
+        );
     }
 
     #[test]

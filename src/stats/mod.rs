@@ -18,7 +18,7 @@ pub mod server;
 
 pub use collect::Collector;
 pub use metrics::StorelandStats;
-pub use sample::{ClassSample, Log2Histogram, RingSample, SchedSample, WakeLocality};
+pub use sample::{Log2Histogram, RingSample, SchedSample, WakeLocality};
 pub use server::{StatsResponder, StatsService, DEFAULT_SOCKET};
 
 /// CLOCK_MONOTONIC in ns (the clock BPF's bpf_ktime_get_ns() reads).

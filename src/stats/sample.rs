@@ -31,9 +31,9 @@ pub struct SchedSample {
     /// The two ring buffers and the loop draining them.
     pub ring: RingSample,
 
-    // ---- sources the policy work adds (None until the BPF side has them) ----
-    /// Preemptions decided by the scheduler, cumulative.
-    pub preemptions: Option<u64>,
+    // ---- sources the BPF side may not have (None: left out of the stats) ----
+    // (Preemptions, requeues and per-class wake-to-run histograms come with
+    // the per-CPU counters above.)
     /// Tasks that started on a CPU of another LLC than the one they last ran on, cumulative.
     pub cross_llc_migrations: Option<u64>,
     /// Wake-ups whose task ran on the waker's LLC, out of all wake-ups seen.
@@ -42,8 +42,6 @@ pub struct SchedSample {
     pub llc_runnable: Option<Vec<u64>>,
     /// Time tasks waited in each LLC's queue (index = LLC id), cumulative.
     pub llc_queue_wait: Option<Vec<Log2Histogram>>,
-    /// Per task class: decisions and wake-to-run latency.
-    pub classes: Option<Vec<ClassSample>>,
 }
 
 impl SchedSample {
@@ -63,12 +61,10 @@ impl SchedSample {
             topology,
             per_cpu,
             ring,
-            preemptions: None,
             cross_llc_migrations: None,
             wakeups_on_waker_llc: None,
             llc_runnable: None,
             llc_queue_wait: None,
-            classes: None,
         }
     }
 
@@ -104,34 +100,29 @@ pub struct WakeLocality {
     pub total: u64,
 }
 
-/// One task class's numbers (class names: "latency_critical", "interactive", "batch").
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClassSample {
-    pub name: String,
-    /// Decisions made for tasks of this class, cumulative.
-    pub decisions: u64,
-    /// Wake-up to running latency, cumulative.
-    pub wake_to_run: Option<Log2Histogram>,
-}
-
-/// A latency histogram in power-of-two nanosecond buckets: bucket `i` counts
-/// values `v` with `floor(log2(max(v, 1))) == i`, i.e. in `[2^i, 2^(i+1))`
-/// (bucket 0 also holds 0). The BPF side can fill one per CPU with
-/// `hist[min(63 - clz(ns | 1), N - 1)]++`; [`Log2Histogram::sum`] adds them.
+/// A latency histogram in the BPF side's layout (`cpu_counters.wake_lat`):
+/// bucket `b` counts waits in `[2^b - 1, 2^(b+1) - 1)` microseconds, i.e.
+/// `b = floor(log2(us + 1))`, the last bucket taking everything longer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Log2Histogram {
     pub buckets: Vec<u64>,
 }
 
 impl Log2Histogram {
-    /// The bucket a value of `ns` falls into.
-    pub fn bucket_of(ns: u64) -> usize {
-        (63 - (ns | 1).leading_zeros()) as usize
+    pub fn from_buckets(buckets: &[u64]) -> Self {
+        Self {
+            buckets: buckets.to_vec(),
+        }
     }
 
-    /// Record one value (for tests and user-space measurements).
-    pub fn record(&mut self, ns: u64) {
-        let b = Self::bucket_of(ns);
+    /// The bucket a wait of `us` microseconds falls into.
+    pub fn bucket_of(us: u64) -> usize {
+        (63 - us.saturating_add(1).leading_zeros()) as usize
+    }
+
+    /// Record one wait (for tests and user-space measurements).
+    pub fn record(&mut self, us: u64) {
+        let b = Self::bucket_of(us);
         if self.buckets.len() <= b {
             self.buckets.resize(b + 1, 0);
         }
@@ -168,28 +159,23 @@ impl Log2Histogram {
         }
     }
 
-    /// The `q`-quantile (0..=1) in ns, interpolated linearly inside its
-    /// bucket; None when the histogram is empty.
-    pub fn quantile_ns(&self, q: f64) -> Option<f64> {
+    /// The `q`-quantile (0..=1) in microseconds, as the upper end of its
+    /// bucket (what `counters::percentile_us` and the log lines report);
+    /// None when the histogram is empty.
+    pub fn quantile_us(&self, q: f64) -> Option<f64> {
         let total = self.count();
         if total == 0 {
             return None;
         }
-        let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
+        let rank = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
         let mut seen = 0u64;
-        for (i, &n) in self.buckets.iter().enumerate() {
-            if n == 0 {
-                continue;
-            }
-            if (seen + n) as f64 >= rank {
-                let lo = if i == 0 { 0.0 } else { (1u64 << i) as f64 };
-                let hi = 2f64.powi(i as i32 + 1);
-                let frac = (rank - seen as f64) / n as f64;
-                return Some(lo + (hi - lo) * frac);
-            }
+        for (b, &n) in self.buckets.iter().enumerate() {
             seen += n;
+            if seen >= rank {
+                return Some(2f64.powi(b as i32 + 1) - 1.0);
+            }
         }
-        None
+        Some(2f64.powi(self.buckets.len() as i32) - 1.0)
     }
 }
 
@@ -198,28 +184,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_powers_of_two() {
+    fn buckets_follow_the_bpf_layout() {
         assert_eq!(Log2Histogram::bucket_of(0), 0);
-        assert_eq!(Log2Histogram::bucket_of(1), 0);
+        assert_eq!(Log2Histogram::bucket_of(1), 1);
         assert_eq!(Log2Histogram::bucket_of(2), 1);
-        assert_eq!(Log2Histogram::bucket_of(3), 1);
-        assert_eq!(Log2Histogram::bucket_of(1024), 10);
+        assert_eq!(Log2Histogram::bucket_of(3), 2);
+        assert_eq!(Log2Histogram::bucket_of(1023), 10);
         assert_eq!(Log2Histogram::bucket_of(u64::MAX), 63);
     }
 
     #[test]
-    fn quantiles_fall_in_the_right_bucket() {
+    fn quantiles_are_the_upper_end_of_their_bucket() {
         let mut h = Log2Histogram::default();
         for _ in 0..98 {
-            h.record(1_500); // bucket 10: [1024, 2048)
+            h.record(0); // < 1 us
         }
-        h.record(100_000); // bucket 16: [65536, 131072)
-        h.record(100_000);
-        let p50 = h.quantile_ns(0.5).unwrap();
-        assert!((1024.0..2048.0).contains(&p50), "{p50}");
-        let p99 = h.quantile_ns(0.99).unwrap();
-        assert!((65536.0..=131072.0).contains(&p99), "{p99}");
-        assert_eq!(Log2Histogram::default().quantile_ns(0.5), None);
+        h.record(1500); // bucket 10: [1023, 2047) us
+        h.record(1500);
+        assert_eq!(h.quantile_us(0.5), Some(1.0));
+        assert_eq!(h.quantile_us(0.98), Some(1.0));
+        assert_eq!(h.quantile_us(0.99), Some(2047.0));
+        assert_eq!(Log2Histogram::default().quantile_us(0.5), None);
+        // The same answers as the log lines' percentile_us.
+        let mut arr = [0u64; crate::intf::LAT_BUCKETS];
+        arr[..h.buckets.len()].copy_from_slice(&h.buckets);
+        assert_eq!(crate::counters::percentile_us(&arr, 99.0), Some(2047));
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub fn parse_recording(reader: impl BufRead, name: &str) -> Result<Vec<Storeland
             continue;
         }
         match serde_json::from_str::<StorelandStats>(line) {
-            Ok(s) => frames.push(s),
+            Ok(s) if s.is_ours() => frames.push(s),
+            Ok(_) => log::debug!("{name}:{}: skipped: not scx_storeland's stats", n + 1),
             Err(e) => log::debug!("{name}:{}: skipped: {e}", n + 1),
         }
     }

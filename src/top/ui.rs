@@ -335,9 +335,10 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
             kv(
                 "fast path",
                 format!(
-                    "{}/s  idle {} kthr {} self {}",
+                    "{}/s  idle {} latcrit {} kthr {} self {}",
                     rate(s.fastpath_dispatches_per_sec),
                     rate(s.fastpath_idle_per_sec),
+                    rate(s.fastpath_latcrit_per_sec),
                     rate(s.fastpath_kthread_per_sec),
                     rate(s.fastpath_self_per_sec)
                 ),
@@ -386,8 +387,12 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
                 ),
             ),
             kv(
-                "preemptions",
-                format!("{}/s", opt_rate(s.preemptions_per_sec)),
+                "preempt/requeue",
+                format!(
+                    "{}/s  {}/s",
+                    rate(s.preemptions_per_sec),
+                    rate(s.requeued_per_sec)
+                ),
             ),
             kv(
                 "daemon CPU",
@@ -410,17 +415,17 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
 
 fn draw_classes(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
     let header = Row::new(
-        ["class", "decided/s", "wake p50", "p99 us"]
+        ["class", "wakeups/s", "wake p50", "p99 us"]
             .map(|h| Cell::from(h).style(Style::default().add_modifier(Modifier::BOLD))),
     );
-    let classes = stats.and_then(|s| s.classes.as_ref());
+    let classes = stats.map(|s| &s.classes).filter(|c| !c.is_empty());
     let mut rows: Vec<Row> = Vec::new();
     match classes {
         Some(map) => {
             for (name, c) in map {
                 rows.push(Row::new(vec![
                     Cell::from(name.clone()),
-                    Cell::from(rate(c.decisions_per_sec)),
+                    Cell::from(rate(c.wakeups_per_sec)),
                     Cell::from(dash_f(c.wake_to_run_p50_us, 0)),
                     Cell::from(dash_f(c.wake_to_run_p99_us, 0)),
                 ]));
@@ -708,7 +713,7 @@ mod tests {
         assert!(text.contains("nvme23"), "{text}");
         assert!(text.contains("top CCX11 90%"), "{text}");
         assert!(text.contains("(not reported by this build)"), "{text}");
-        assert!(text.contains("preemptions     -/s"), "{text}");
+        assert!(text.contains("cross-CCX       -/s"), "{text}");
         let rows = text
             .lines()
             .filter(|l| {
@@ -724,24 +729,22 @@ mod tests {
     #[test]
     fn classes_show_when_reported() {
         let mut s = genoa();
-        s.classes = Some(
-            [(
-                "latency_critical".to_string(),
-                ClassStats {
-                    decisions_per_sec: 5000.0,
-                    wake_to_run_p50_us: Some(12.0),
-                    wake_to_run_p99_us: Some(85.0),
-                },
-            )]
-            .into(),
-        );
+        s.classes = [(
+            "latency_critical".to_string(),
+            ClassStats {
+                wakeups_per_sec: 5000.0,
+                wake_to_run_p50_us: Some(15.0),
+                wake_to_run_p99_us: Some(127.0),
+            },
+        )]
+        .into();
         let text = render_text(&live_app(Some(s)), 160, 60);
         let line = text
             .lines()
             .find(|l| l.contains("latency_critical"))
             .unwrap();
         assert!(
-            line.contains("5000") && line.contains("12") && line.contains("85"),
+            line.contains("5000") && line.contains("15") && line.contains("127"),
             "{line}"
         );
         assert!(!text.contains("not reported"), "{text}");
