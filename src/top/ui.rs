@@ -87,7 +87,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     let heat_rows = stats.map_or(1, |s| heat_lines(s, area.width.saturating_sub(2)).len());
     let nr_llcs = stats.map_or(0, |s| s.llcs.len());
     let nr_drives = stats.map_or(0, |s| s.nvme.len());
-    let middle = (nr_llcs as u16 + 3).max(12);
+    let middle = (nr_llcs as u16 + 3).max(13);
     let lower = (nr_drives.max(4) as u16 + 3).min(27);
     let status = u16::from(app.unavailable.is_some() || stats.is_none());
 
@@ -335,10 +335,17 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
             kv(
                 "fast path",
                 format!(
-                    "{}/s  idle {} latcrit {} kthr {} self {}",
+                    "{}/s  idle {} latcrit {}",
                     rate(s.fastpath_dispatches_per_sec),
                     rate(s.fastpath_idle_per_sec),
                     rate(s.fastpath_latcrit_per_sec),
+                ),
+            ),
+            kv(
+                "  and",
+                format!(
+                    "requeue {} kthread {} self {}",
+                    rate(s.fastpath_requeue_per_sec),
                     rate(s.fastpath_kthread_per_sec),
                     rate(s.fastpath_self_per_sec)
                 ),
