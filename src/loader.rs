@@ -64,11 +64,13 @@ impl<'obj> Attached<'obj> {
 
         let ops = skel.struct_ops.storeland_ops_mut();
         ops.exit_dump_len = opts.exit_dump_len;
-        ops.flags = if opts.partial {
-            *compat::SCX_OPS_SWITCH_PARTIAL
-        } else {
-            0
-        };
+        // ENQ_LAST: a task whose slice ran out with nothing else to run is
+        // handed back to ops.enqueue() (which keeps it running) instead of
+        // the kernel deciding behind our back.
+        ops.flags = *compat::SCX_OPS_ENQ_LAST;
+        if opts.partial {
+            ops.flags |= *compat::SCX_OPS_SWITCH_PARTIAL;
+        }
 
         let rodata = skel
             .maps

@@ -133,12 +133,18 @@ struct cpu_counters {
 	u64 pad[1];		/* keeps the histograms on their own cache lines */
 	/* Wake-up to running, per class of the task when it started running. */
 	u64 wake_lat[STORELAND_NR_CLASSES][STORELAND_LAT_BUCKETS];
+	u64 llc_migrations;	/* tasks that started on another LLC than they last ran on */
+	u64 wake_on_waker_llc;	/* woken tasks that ran on their waker's LLC */
+	u64 wakeups_seen;	/* woken tasks that started running */
+	u64 pad2[5];
+	/* Runnable to running (any wait, any class), on this CPU: summed per LLC. */
+	u64 queue_wait[STORELAND_LAT_BUCKETS];
 };
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct queued_task) == 120, "queued_task layout changed");
 _Static_assert(sizeof(struct dispatch_decision) == 40, "dispatch_decision layout changed");
-_Static_assert(sizeof(struct cpu_counters) == 512, "cpu_counters layout changed");
+_Static_assert(sizeof(struct cpu_counters) == 704, "cpu_counters layout changed");
 /* The BPF side masks indices with these, so they must be powers of two. */
 _Static_assert((STORELAND_MAX_CPUS & (STORELAND_MAX_CPUS - 1)) == 0, "MAX_CPUS not a power of 2");
 _Static_assert((STORELAND_MAX_LLCS & (STORELAND_MAX_LLCS - 1)) == 0, "MAX_LLCS not a power of 2");

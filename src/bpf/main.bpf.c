@@ -107,6 +107,8 @@ struct task_ctx {
 	u64 deadline;		/* of its last placement in an LLC queue */
 	bool preempted;		/* kicked off its CPU for a latency-critical task */
 	bool in_llc_queue;	/* its last placement was an LLC queue (deadline order) */
+	bool has_run;		/* last_cpu is valid */
+	s32 last_cpu;
 	u32 fast_placements;	/* placed by BPF from the cached class since the last decision */
 	bool woke_up;		/* the next enqueue is a wake-up */
 	bool irq_wake;		/* ... and it came from IRQ context */
@@ -514,6 +516,17 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 		tctx->runnable_at = scx_bpf_now();
 
 	/*
+	 * SCX_ENQ_LAST: its slice ran out but nothing else wants this CPU
+	 * (SCX_OPS_ENQ_LAST is set so that this case is ours to handle, not a
+	 * kernel fallback): keep it running here, no decision needed.
+	 */
+	if (enq_flags & SCX_ENQ_LAST) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p, tctx), enq_flags);
+		COUNT(fastpath_requeue);
+		return;
+	}
+
+	/*
 	 * The policy loop itself: everything else waits on it, so it gets its
 	 * own queue that every CPU checks first. A wake-up with no idle CPU
 	 * preempts the CPU it last ran on.
@@ -748,19 +761,40 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 		tctx->vtime = min_vtime;
 }
 
-/* Count one wake-to-run wait in this CPU's histogram of @class. */
-static void record_wake_latency(u32 class, u64 wait_ns)
+/* Log2 histogram bucket of a wait: bucket b holds [2^b - 1, 2^(b+1) - 1) us. */
+static u32 latency_bucket(u64 wait_ns)
 {
-	struct cpu_counters *c = my_counters();
 	u64 us = wait_ns / 1000 + 1;
-	u32 b = 0;
+	u32 b;
 
-	if (!c || class >= STORELAND_NR_CLASSES)
-		return;
 	for (b = 0; b < STORELAND_LAT_BUCKETS - 1; b++)
 		if (us < (2ULL << b))
 			break;
-	c->wake_lat[class % STORELAND_NR_CLASSES][b & (STORELAND_LAT_BUCKETS - 1)]++;
+	return b & (STORELAND_LAT_BUCKETS - 1);
+}
+
+/*
+ * Statistics of a task starting on this CPU: its wait, per class for a
+ * wake-up; whether it changed LLC; whether a wakee runs on its waker's LLC.
+ */
+static void record_start(struct task_ctx *tctx, s32 cpu, u64 wait_ns)
+{
+	struct cpu_counters *c = my_counters();
+	u32 b = latency_bucket(wait_ns);
+
+	if (!c)
+		return;
+	c->queue_wait[b]++;
+	if (tctx->has_run && llc_of(tctx->last_cpu) != llc_of(cpu))
+		c->llc_migrations++;
+	tctx->has_run = true;
+	tctx->last_cpu = cpu;
+	if (!tctx->woke_up || tctx->class >= STORELAND_NR_CLASSES)
+		return;
+	c->wake_lat[tctx->class % STORELAND_NR_CLASSES][b]++;
+	c->wakeups_seen++;
+	if (tctx->waker_cpu >= 0 && llc_of(tctx->waker_cpu) == llc_of(cpu))
+		c->wake_on_waker_llc++;
 }
 
 /* ops.running: @p got a CPU; start its accounting stint. */
@@ -773,8 +807,7 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 		return;
 	tctx->charged_at = scx_bpf_now();
 	tctx->stint_runtime = 0;
-	if (tctx->woke_up)
-		record_wake_latency(tctx->class, tctx->charged_at - tctx->runnable_at);
+	record_start(tctx, scx_bpf_task_cpu(p), tctx->charged_at - tctx->runnable_at);
 	/* Its wake-up has been handled, whichever path it took. */
 	tctx->woke_up = false;
 

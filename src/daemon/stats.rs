@@ -8,7 +8,7 @@
 //! [`SchedSample`] here, and the collector publishes them.
 
 use storeland::policy::LoadView;
-use storeland::stats::{monotonic_ns, SchedSample};
+use storeland::stats::{monotonic_ns, Log2Histogram, SchedSample, WakeLocality};
 
 use super::Daemon;
 
@@ -35,6 +35,31 @@ impl Daemon<'_> {
         };
         self.bpf.read_llc_load(topo.nr_llcs(), &mut queued);
         sample.llc_runnable = Some(queued.llc_queued.iter().map(|&n| u64::from(n)).collect());
+        fill_locality(&mut sample);
         sample
     }
+}
+
+/// Cross-CCX migrations, waker locality and per-CCX queue waits, from the
+/// per-CPU slots (a CPU's waits count for the CCX it belongs to).
+fn fill_locality(sample: &mut SchedSample) {
+    let slots = &sample.per_cpu;
+    sample.cross_llc_migrations = Some(slots.iter().map(|s| s.llc_migrations).sum());
+    sample.wakeups_on_waker_llc = Some(WakeLocality {
+        kept: slots.iter().map(|s| s.wake_on_waker_llc).sum(),
+        total: slots.iter().map(|s| s.wakeups_seen).sum(),
+    });
+    let topo = &sample.topology;
+    sample.llc_queue_wait = Some(
+        (0..topo.nr_llcs())
+            .map(|llc| {
+                Log2Histogram::sum(
+                    topo.llc_cpus(llc)
+                        .iter()
+                        .filter_map(|&cpu| slots.get(cpu as usize))
+                        .map(|s| &s.queue_wait[..]),
+                )
+            })
+            .collect(),
+    );
 }

@@ -236,7 +236,8 @@ check "--json: both LLCs busy under load" per_llc_busy
 check "--json: NVMe interrupts counted" gt0 "$(json_num "$last_json" nvme_irqs_per_sec)" nvme_irqs_per_sec
 check "--json: per-class wake-to-run latency" sh -c "grep -q '\"classes\":{\"batch\":{' /tmp/monitor.jsonl && grep -q '\"latency_critical\":{\"wakeups_per_sec\"' /tmp/monitor.jsonl"
 check "--json: queued tasks per LLC" expect_eq "$(printf '%s\n' "$last_json" | grep -o '"runnable":[0-9]*' | wc -l)" 2
-check "--json: a field with no source yet is absent, not 0" sh -c "! grep -q cross_llc_migrations_per_sec /tmp/monitor.jsonl"
+check "--json: cross-CCX migrations and waker-CCX share" sh -c "grep -q '\"cross_llc_migrations_per_sec\":' /tmp/monitor.jsonl && grep -q '\"wakeups_on_waker_llc_pct\":' /tmp/monitor.jsonl"
+check "--json: queue wait p50/p99 per LLC" expect_eq "$(printf '%s\n' "$last_json" | grep -o '"queue_wait_p99_us":[0-9]' | wc -l)" 2
 check "--monitor text: one line per LLC" sh -c "grep -q '^  llc 0 cpus 0-1 ' /tmp/monitor.txt && grep -q '^  llc 1 cpus 2-3 ' /tmp/monitor.txt"
 check "top --once exits 0 against the attached scheduler" expect_eq "$TOP_RC" 0
 check "top --once: a heat strip row per CCX" sh -c "grep -q 'CCX0 ' /tmp/top-once.txt && grep -q 'CCX1 ' /tmp/top-once.txt"
