@@ -29,6 +29,8 @@ fn help_lists_every_option() {
         "--allow-writes",
         "--runtime",
         "--report-from",
+        "--high-qd",
+        "--sched-args",
         "Exit codes",
     ] {
         assert!(help.contains(opt), "--help lacks {opt}");
@@ -56,6 +58,10 @@ fn bad_input_is_one_line_and_exit_2() {
         &["--out", "/etc/passwd"],
         &["--report-from", "/nonexistent-dir"],
         &["--report-from", "/etc"],
+        &["--high-qd", "1"],
+        &["--workloads", "qd32", "--high-qd", "16"],
+        &["--sched-args", "storeland"],
+        &["--sched-args", "eevdf=-x"],
         &["positional"],
     ] {
         let out = bench(args);

@@ -52,6 +52,9 @@ pub struct Environment {
     pub topology: CpuTopology,
     pub drives: Vec<Drive>,
     pub tools: Vec<Tool>,
+    /// cpufreq governor of CPU 0 (peers measure with "performance").
+    #[serde(default)]
+    pub cpufreq_governor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -348,9 +348,10 @@ pub fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(
         m,
-        "- SMT: {}, packages: {}\n",
+        "- SMT: {}, packages: {}, cpufreq governor: {}\n",
         if topo.smt { "on" } else { "off" },
-        topo.packages
+        topo.packages,
+        env.cpufreq_governor.as_deref().unwrap_or("none")
     );
     if !env.drives.is_empty() {
         let _ = writeln!(
@@ -723,6 +724,7 @@ mod tests {
                     path: Some("/bin/fio".into()),
                     version: Some("fio-3.33".into()),
                 }],
+                cpufreq_governor: None,
             },
             schedulers: scheds
                 .iter()

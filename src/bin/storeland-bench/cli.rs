@@ -29,9 +29,9 @@ pub struct Opts {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub schedulers: Option<Vec<String>>,
 
-    /// Workloads, comma-separated: qd1, qd1-hogs, qd32, qd32-hogs,
-    /// messaging, schbench, mixed; "fio" means the four qd* ones, "all"
-    /// every one [default: all].
+    /// Workloads, comma-separated: qd1, qd1-hogs, qd32, qd32-hogs (32 is
+    /// --high-qd), messaging, schbench, mixed; "fio" means the four qd*
+    /// ones, "all" every one [default: all].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub workloads: Option<Vec<String>>,
 
@@ -49,6 +49,16 @@ pub struct Opts {
     /// or 2 with --quick].
     #[arg(long, value_name = "SECS")]
     pub runtime: Option<String>,
+
+    /// Queue depth per drive of the IOPS workloads (qdN, qdN-hogs),
+    /// 2..=4096 [default: 32].
+    #[arg(long, value_name = "N")]
+    pub high_qd: Option<String>,
+
+    /// Options for one scheduler, as NAME=ARGS (repeatable), for example
+    /// --sched-args 'storeland=--slice-us 2000'.
+    #[arg(long, value_name = "NAME=ARGS")]
+    pub sched_args: Vec<String>,
 
     /// Short runs and few repetitions: for CI and a first look.
     #[arg(long)]
@@ -109,33 +119,36 @@ pub fn bounded(name: &str, v: &str, lo: u64, hi: u64) -> Result<u64, UsageError>
     }
 }
 
-/// All workload names, in run order.
-pub const WORKLOADS: [&str; 7] = [
-    "qd1",
-    "qd1-hogs",
-    "qd32",
-    "qd32-hogs",
-    "messaging",
-    "schbench",
-    "mixed",
-];
+/// All workload names, in run order; the high queue depth is part of two.
+pub fn workload_names(high_qd: u32) -> Vec<String> {
+    vec![
+        "qd1".into(),
+        "qd1-hogs".into(),
+        format!("qd{high_qd}"),
+        format!("qd{high_qd}-hogs"),
+        "messaging".into(),
+        "schbench".into(),
+        "mixed".into(),
+    ]
+}
 
 /// Expand the --workloads list (groups, duplicates) into run order.
-pub fn workload_list(list: &Option<Vec<String>>) -> Result<Vec<&'static str>, UsageError> {
+pub fn workload_list(list: &Option<Vec<String>>, high_qd: u32) -> Result<Vec<String>, UsageError> {
+    let all = workload_names(high_qd);
     let Some(list) = list else {
-        return Ok(WORKLOADS.to_vec());
+        return Ok(all);
     };
-    let mut want = Vec::new();
+    let mut want: Vec<&String> = Vec::new();
     for w in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match w {
-            "all" => want.extend(WORKLOADS),
-            "fio" => want.extend(&WORKLOADS[..4]),
-            w => match WORKLOADS.iter().find(|x| **x == w) {
-                Some(x) => want.push(*x),
+            "all" => want.extend(&all),
+            "fio" => want.extend(&all[..4]),
+            w => match all.iter().find(|x| *x == w) {
+                Some(x) => want.push(x),
                 None => {
                     return Err(UsageError(format!(
                         "unknown workload '{w}' (known: {}, fio, all)",
-                        WORKLOADS.join(", ")
+                        all.join(", ")
                     )))
                 }
             },
@@ -144,11 +157,28 @@ pub fn workload_list(list: &Option<Vec<String>>) -> Result<Vec<&'static str>, Us
     if want.is_empty() {
         return Err(UsageError("--workloads is empty".into()));
     }
-    Ok(WORKLOADS
-        .iter()
-        .copied()
-        .filter(|w| want.contains(w))
-        .collect())
+    Ok(all.iter().filter(|w| want.contains(w)).cloned().collect())
+}
+
+/// Parse --sched-args NAME=ARGS into (scheduler name, argv words).
+pub fn sched_args(list: &[String]) -> Result<Vec<(String, Vec<String>)>, UsageError> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for item in list {
+        let Some((name, args)) = item.split_once('=') else {
+            return Err(UsageError(format!(
+                "--sched-args '{item}' is not NAME=ARGS"
+            )));
+        };
+        let name = scheduler_name(name)?;
+        if name == "eevdf" {
+            return Err(UsageError("--sched-args: EEVDF takes no arguments".into()));
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(UsageError(format!("--sched-args: {name} given twice")));
+        }
+        out.push((name, args.split_whitespace().map(String::from).collect()));
+    }
+    Ok(out)
 }
 
 /// Normalise a --schedulers name: "eevdf", "scx_<name>", or an error.
@@ -213,14 +243,22 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(o.schedulers.unwrap(), vec!["eevdf", "storeland"]);
-        assert_eq!(workload_list(&o.workloads).unwrap(), vec!["qd1", "mixed"]);
-        assert_eq!(workload_list(&None).unwrap().len(), 7);
         assert_eq!(
-            workload_list(&Some(vec!["fio".into(), "qd1".into()])).unwrap(),
+            workload_list(&o.workloads, 32).unwrap(),
+            vec!["qd1", "mixed"]
+        );
+        assert_eq!(workload_list(&None, 32).unwrap().len(), 7);
+        assert_eq!(
+            workload_list(&Some(vec!["fio".into(), "qd1".into()]), 32).unwrap(),
             vec!["qd1", "qd1-hogs", "qd32", "qd32-hogs"]
         );
-        assert!(workload_list(&Some(vec!["nope".into()])).is_err());
-        assert!(workload_list(&Some(vec!["".into()])).is_err());
+        assert_eq!(
+            workload_list(&Some(vec!["qd16-hogs".into(), "qd1".into()]), 16).unwrap(),
+            vec!["qd1", "qd16-hogs"]
+        );
+        assert!(workload_list(&Some(vec!["qd32".into()]), 16).is_err());
+        assert!(workload_list(&Some(vec!["nope".into()]), 32).is_err());
+        assert!(workload_list(&Some(vec!["".into()]), 32).is_err());
     }
 
     #[test]
@@ -231,6 +269,23 @@ mod tests {
         assert!(scheduler_name("../evil").is_err());
         assert!(scheduler_name("scx_").is_err());
         assert!(scheduler_name("a b").is_err());
+    }
+
+    #[test]
+    fn scheduler_args() {
+        let a =
+            sched_args(&["storeland=--slice-us 2000 -v".into(), "scx_bpfland=".into()]).unwrap();
+        assert_eq!(
+            a[0],
+            (
+                "scx_storeland".into(),
+                vec!["--slice-us".into(), "2000".into(), "-v".into()]
+            )
+        );
+        assert_eq!(a[1], ("scx_bpfland".into(), vec![]));
+        assert!(sched_args(&["storeland".into()]).is_err());
+        assert!(sched_args(&["eevdf=-x".into()]).is_err());
+        assert!(sched_args(&["a=1".into(), "scx_a=2".into()]).is_err());
     }
 
     #[test]

@@ -130,7 +130,11 @@ fn io_uring_usable() -> bool {
         .unwrap_or(true)
 }
 
-pub fn discover(roots: &Roots, devices: Option<&[String]>) -> Result<Discovery, String> {
+pub fn discover(
+    roots: &Roots,
+    devices: Option<&[String]>,
+    sched_args: &[(String, Vec<String>)],
+) -> Result<Discovery, String> {
     let topology = sysinfo::read_topology(roots)?;
     let kernel = sysinfo::kernel_info(roots);
     // SAFETY: geteuid() cannot fail.
@@ -169,7 +173,12 @@ pub fn discover(roots: &Roots, devices: Option<&[String]>) -> Result<Discovery, 
         .map(Messaging::Hackbench)
         .or_else(|| perf.clone().map(Messaging::Perf));
 
-    let candidates = schedulers(&kernel, is_root);
+    let mut candidates = schedulers(&kernel, is_root);
+    for c in &mut candidates {
+        if let Some((_, args)) = sched_args.iter().find(|(n, _)| *n == c.info.name) {
+            c.info.args = args.clone();
+        }
+    }
 
     let irqs = fs::read_to_string(roots.proc.join("interrupts")).unwrap_or_default();
     let names: Vec<String> = match devices {
@@ -195,6 +204,13 @@ pub fn discover(roots: &Roots, devices: Option<&[String]>) -> Result<Discovery, 
             topology,
             drives,
             tools: vec![fio_t, stress_t, hb_t, perf_t, sch_t, blkid_t],
+            cpufreq_governor: fs::read_to_string(
+                roots
+                    .sys
+                    .join("devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+            )
+            .ok()
+            .map(|s| s.trim().to_string()),
         },
         candidates,
         fio,

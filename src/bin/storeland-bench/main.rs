@@ -80,7 +80,14 @@ fn real_main() -> i32 {
         None => 20.0,
     };
     let ramp_s = if opts.quick { 1.0 } else { 2.0 };
-    let want_workloads = match cli::workload_list(&opts.workloads) {
+    let high_qd = match &opts.high_qd {
+        Some(q) => match cli::bounded("--high-qd", q, 2, 4096) {
+            Ok(n) => n as u32,
+            Err(e) => return usage(e),
+        },
+        None => plan::HIGH_QD,
+    };
+    let want_workloads = match cli::workload_list(&opts.workloads, high_qd) {
         Ok(w) => w,
         Err(e) => return usage(e),
     };
@@ -107,6 +114,10 @@ fn real_main() -> i32 {
         }
     }
 
+    let sched_args = match cli::sched_args(&opts.sched_args) {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
     let roots = Roots::host();
     for d in opts.devices.iter().flatten() {
         if let Err(e) = discover::device_name(&roots, d) {
@@ -124,7 +135,7 @@ fn real_main() -> i32 {
     });
 
     eprintln!("{}: discovering the machine", version());
-    let disc = match discover::discover(&roots, opts.devices.as_deref()) {
+    let disc = match discover::discover(&roots, opts.devices.as_deref(), &sched_args) {
         Ok(d) => d,
         Err(e) if e.starts_with("--devices") => return usage(UsageError(e)),
         Err(e) => {
@@ -140,6 +151,7 @@ fn real_main() -> i32 {
         ramp_s,
         quick: opts.quick,
         allow_writes: opts.allow_writes,
+        high_qd,
     };
     let plan = match plan::build(&disc, &opts.schedulers, &want_workloads, settings) {
         Ok(p) => p,
@@ -282,6 +294,13 @@ fn print_discovery(d: &Discovery) {
         t.nps(),
         if t.smt { "on" } else { "off" }
     );
+    if let Some(g) = e
+        .cpufreq_governor
+        .as_deref()
+        .filter(|g| *g != "performance")
+    {
+        eprintln!("note: the cpufreq governor is {g}: results vary more than with 'performance'");
+    }
     let roots = Roots::host();
     let st = sched_state(&roots);
     eprintln!(
@@ -305,9 +324,14 @@ fn print_discovery(d: &Discovery) {
     }
     for c in &d.candidates {
         eprintln!(
-            "scheduler: {} {}{}",
+            "scheduler: {} {}{}{}",
             label(&c.info.name),
             c.info.version.as_deref().unwrap_or("(version unknown)"),
+            if c.info.args.is_empty() {
+                String::new()
+            } else {
+                format!(" with args {:?}", c.info.args)
+            },
             match &c.unavailable {
                 Some(why) => format!(" — unavailable: {why}"),
                 None => c

@@ -13,7 +13,7 @@ use storeland::topology::cpu_list;
 use crate::cli::{scheduler_name, UsageError};
 use crate::discover::{Discovery, Messaging};
 
-/// The high queue depth of the IOPS workloads.
+/// The default high queue depth of the IOPS workloads (--high-qd).
 pub const HIGH_QD: u32 = 32;
 /// Queue depth of each mixed-scenario job.
 pub const MIXED_QD: u32 = 4;
@@ -29,6 +29,8 @@ pub struct Settings {
     pub ramp_s: f64,
     pub quick: bool,
     pub allow_writes: bool,
+    /// Queue depth of the IOPS workloads.
+    pub high_qd: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +51,7 @@ pub struct MixedJob {
 
 #[derive(Debug, Clone)]
 pub struct Workload {
-    pub name: &'static str,
+    pub name: String,
     pub kind: Kind,
     pub title: String,
     pub params: BTreeMap<String, Value>,
@@ -135,7 +137,7 @@ pub fn mixed_jobs(topo: &CpuTopology, drives: &[Drive]) -> Vec<MixedJob> {
 pub fn build(
     disc: &Discovery,
     want_scheds: &Option<Vec<String>>,
-    want_workloads: &[&'static str],
+    want_workloads: &[String],
     settings: Settings,
 ) -> Result<Plan, UsageError> {
     let mut skipped = Vec::new();
@@ -210,7 +212,8 @@ pub fn build(
     let msg_groups = (ncpu / 4).clamp(2, 24);
     let msg_loops = if s.quick { 100 } else { 1000 };
     let mut workloads = Vec::new();
-    for &name in want_workloads {
+    let hq = settings.high_qd;
+    for name in want_workloads {
         let fio_common = |iodepth: u32, hogs: bool| {
             let mut p = BTreeMap::from([
                 (
@@ -242,10 +245,12 @@ pub fn build(
             }
             p
         };
-        let (kind, title, params, est, missing) = match name {
-            "qd1" | "qd1-hogs" | "qd32" | "qd32-hogs" => {
+        let base = name.strip_suffix("-hogs").unwrap_or(name);
+        let fio_kind = base == "qd1" || base == format!("qd{hq}");
+        let (kind, title, params, est, missing) = match name.as_str() {
+            _ if fio_kind => {
                 let hogs = name.ends_with("-hogs");
-                let iodepth = if name.starts_with("qd1") { 1 } else { HIGH_QD };
+                let iodepth = if base == "qd1" { 1 } else { hq };
                 let iodepth = if disc.fio_engine == "psync" {
                     1
                 } else {
@@ -374,7 +379,7 @@ pub fn build(
             continue;
         }
         workloads.push(Workload {
-            name,
+            name: name.clone(),
             writes: kind == Kind::Mixed && s.allow_writes,
             kind,
             title,

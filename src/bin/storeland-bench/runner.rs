@@ -212,7 +212,7 @@ pub fn run(plan: &Plan, disc: &Discovery, roots: &Roots, dir: &Path, mut results
                     rep,
                     scheduler: info.name.clone(),
                     scheduler_version: info.version.clone(),
-                    workload: w.name.to_string(),
+                    workload: w.name.clone(),
                     status,
                     error,
                     started,
