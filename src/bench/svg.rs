@@ -136,10 +136,8 @@ impl Chart<'_> {
                 .iter()
                 .map(|b| b.low.min(b.median))
                 .fold(f64::MAX, f64::min);
-            (
-                10f64.powf(min.log10().floor()),
-                10f64.powf(max.log10().ceil()),
-            )
+            let lo = 10f64.powf(min.log10().floor());
+            (lo, 10f64.powf(max.log10().ceil()).max(lo * 10.0))
         } else {
             (0.0, if max > 0.0 { max * 1.1 } else { 1.0 })
         };
@@ -305,6 +303,15 @@ mod tests {
             log: false,
         };
         assert!(c.render().contains("no successful runs"));
+        // All values one power of ten: the log axis still spans a decade.
+        c.values = vec![vec![Some(Bar {
+            median: 100.0,
+            low: 100.0,
+            high: 100.0,
+        })]];
+        c.log = true;
+        let svg = c.render();
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
         c.values = vec![vec![Some(Bar {
             median: 0.0,
             low: 0.0,

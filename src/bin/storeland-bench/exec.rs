@@ -35,8 +35,9 @@ pub fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
-/// Spawn `argv` with stdout and stderr into files, in a new process group,
-/// signalled with `death_signal` if the harness dies.
+/// Spawn `argv` with stdout and stderr into files (the same path for both
+/// is one file), in a new process group, signalled with `death_signal` if
+/// the harness dies.
 pub fn spawn(
     argv: &[String],
     stdout: &Path,
@@ -46,11 +47,18 @@ pub fn spawn(
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| io::Error::other("empty command"))?;
+    let out = File::create(stdout)?;
+    // One file for both streams shares one offset: nothing overwritten.
+    let err = if stderr == stdout {
+        out.try_clone()?
+    } else {
+        File::create(stderr)?
+    };
     let mut cmd = Command::new(prog);
     cmd.args(args)
         .stdin(Stdio::null())
-        .stdout(File::create(stdout)?)
-        .stderr(File::create(stderr)?)
+        .stdout(out)
+        .stderr(err)
         .process_group(0);
     // SAFETY: prctl is async-signal-safe and touches no memory of ours.
     unsafe {
@@ -222,6 +230,21 @@ mod tests {
         assert!(text.contains("out") && text.contains("err"));
         assert!(output(&["sleep", "5"], Duration::from_millis(100)).is_none());
         assert!(output(&["/nonexistent/tool"], Duration::from_secs(1)).is_none());
+    }
+
+    #[test]
+    fn both_streams_into_one_file_keep_everything() {
+        let log = std::env::temp_dir().join(format!("sb-exec-both-{}.log", std::process::id()));
+        let argv: Vec<String> = ["sh", "-c", "echo one; echo two >&2; echo three"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut c = spawn(&argv, &log, &log, libc::SIGKILL).unwrap();
+        assert!(
+            matches!(wait(&mut c, Duration::from_secs(30), false), Waited::Exited(s) if s.success())
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\nthree\n");
+        let _ = std::fs::remove_file(log);
     }
 
     #[test]
