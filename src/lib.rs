@@ -3,8 +3,10 @@
 //!
 //! Nothing here touches the kernel, so all of it is tested on any host. The
 //! binary (`src/main.rs`) adds the edges: loading the BPF program, the ring
-//! buffers and the operator contract.
+//! buffers and the operator contract. `bench` holds the benchmark harness's
+//! parsers, statistics and report (binary `storeland-bench`).
 
+pub mod bench;
 pub mod counters;
 pub mod intf;
 pub mod policy;

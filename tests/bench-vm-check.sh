@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Host side of the VM bench test: extract the report the guest printed on
+# the console (tests/vm/bench.sh) into DIR and check it: results.json parses
+# (storeland-bench renders the same report.md from it), the report compares
+# EEVDF with scx_storeland, and the plots are SVG.
+#
+# Usage: tests/bench-vm-check.sh CONSOLE_LOG DIR [STORELAND_BENCH]
+set -euo pipefail
+
+log=${1:?console log}
+dir=${2:?output dir}
+bench=${3:-target/release/storeland-bench}
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+notok() { failed=$((failed + 1)); echo "not ok - $1${2:+ ($2)}"; }
+check() {
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then ok "$name"; else notok "$name" "$(tail -n 1 <<<"$out")"; fi
+}
+
+rm -rf "$dir"
+mkdir -p "$dir"
+# The console adds carriage returns; keep base64 lines between the markers.
+tr -d '\r' <"$log" |
+    sed -n '/BENCH-OUT-BEGIN/,/BENCH-OUT-END/p' |
+    grep -E '^[A-Za-z0-9+/=]+$' >"$dir/.b64" || true
+if [ ! -s "$dir/.b64" ] || ! base64 -d "$dir/.b64" | tar -xz -C "$dir"; then
+    notok "the guest's report reached the host" "no BENCH-OUT block in $log"
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+rm -f "$dir/.b64"
+ok "the guest's report reached the host ($dir)"
+
+has_svg() { for f in "$@"; do head -c 4 "$f" | grep -q '<svg' || { echo "$f is not SVG"; return 1; }; done; }
+check "results.json, report.md and plots are there" \
+    test -s "$dir/results.json" -a -s "$dir/report.md" -a -s "$dir/latency-qd1-hogs.svg" -a -s "$dir/iops.svg" -a -s "$dir/throughput.svg"
+check "the plots are SVG" has_svg "$dir"/*.svg
+check "results.json parses and renders the same report" sh -c "
+    '$bench' --report-from '$dir' --out '$dir/regen' >/dev/null 2>&1 &&
+    cmp '$dir/report.md' '$dir/regen/report.md' && cmp '$dir/iops.svg' '$dir/regen/iops.svg'"
+rm -rf "$dir/regen"
+check "the main table has EEVDF and scx_storeland" \
+    grep -q '^| workload | metric | EEVDF | scx_storeland | scx_storeland ×EEVDF |' "$dir/report.md"
+check "both schedulers have successful runs of every workload" sh -c "
+    for w in qd1 qd1-hogs qd32 qd32-hogs messaging mixed; do
+        grep -q \"^| \$w | \" '$dir/report.md' || { echo \"no row for \$w\"; exit 1; }
+    done
+    ! grep -E '^\\| (qd|messaging|mixed)[^|]*\\|[^|]*\\| – \\|' '$dir/report.md'"
+
+echo
+echo "main table of $dir/report.md:"
+sed -n '/^## Main results/,/^## Runs/p' "$dir/report.md" | grep '^|'
+grep -E '^[0-9]+ runs: ' "$dir/report.md" || true
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
