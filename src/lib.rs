@@ -6,6 +6,7 @@
 //! buffers and the operator contract.
 
 pub mod counters;
+pub mod hoststate;
 pub mod intf;
 pub mod policy;
 pub mod preflight;
