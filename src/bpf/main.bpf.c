@@ -682,15 +682,15 @@ next:
  * watchdog to eject the scheduler ("runnable task stall", or "watchdog
  * failed to check in" when the task is the watchdog's own kworker). So at
  * most every starve_scan_ns, one CPU of each LLC looks through its queue and
- * runs the first task that has waited longer than starve_ns; after a rescue
- * the next dispatch looks again, until none is left.
+ * runs the first task that has waited longer than starve_ns and may run
+ * there; while such a task is left, the next dispatch looks again.
  */
 static bool rescue_starving(s32 cpu, u32 llc)
 {
 	struct task_struct *p;
 	u64 now = scx_bpf_now(), prev;
 	u64 *last = &llc_last_scan_ns[llc & (STORELAND_MAX_LLCS - 1)];
-	bool moved = false;
+	bool moved = false, seen = false;
 
 	prev = *last;
 	if (now - prev < starve_scan_ns)
@@ -703,16 +703,23 @@ static bool rescue_starving(s32 cpu, u32 llc)
 
 		if (!tctx || (s64)(now - tctx->runnable_at) < (s64)starve_ns)
 			continue;
+		seen = true;
 		if (!can_run_on(p, cpu))
-			continue;
+			continue;	/* pinned elsewhere: that CPU must look too */
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0)) {
 			COUNT(starvation_rescues);
 			moved = true;
 			break;
 		}
 	}
-	if (moved)
-		*last = now - starve_scan_ns;	/* look again at the next dispatch */
+	/*
+	 * While a starving task is left, the next dispatch of any CPU here
+	 * looks again: a task pinned to a CPU that a higher class (RT)
+	 * monopolises gets only the kernel's ext deadline server's short
+	 * windows there, and one of them must find it.
+	 */
+	if (seen)
+		*last = now - starve_scan_ns;
 	return moved;
 }
 

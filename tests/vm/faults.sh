@@ -17,7 +17,7 @@
 #
 # Env: SOAK=1 runs every workload SOAK_SECS (default 120) and the lifecycle
 # loop 50 times (scripts/soak); FAULTS_ONLY="lifecycle,stats" runs some
-# sections only; FAULTS_NVME_RELOAD=1 reloads nvme with polled queues
+# sections only (lifecycle environment workloads crowd stats); FAULTS_NVME_RELOAD=1 reloads nvme with polled queues
 # (the default in the VM only).
 . "${VM_TEST_DIR:-$(dirname "$0")}/lib.sh"
 
@@ -404,9 +404,9 @@ dmesg_clean "dmesg clean after the fork, thread, affinity and nice churn"
 # An RT hog monopolises CPU 1, where a sched_ext task is pinned. The kernel
 # gives SCHED_EXT tasks time through its deadline server (ext_server, 50 ms
 # per second), so the pinned task still runs. Whether the scheduler survives
-# is not asserted: in one of two runs the pinned task still waited 7 s and
-# the watchdog ejected it (an open issue, see the README); the outcome and
-# the kernel's words are logged.
+# is logged, not asserted: in three of four runs the pinned task still
+# waited 5.5-7 s at some point and the watchdog ejected the scheduler (an
+# open issue, see the README).
 t0=$(now_cs)
 rt_len=$((T + 7)) # longer than the 5 s watchdog
 [ -d /sys/kernel/debug/sched/ext_server ] &&
@@ -496,8 +496,12 @@ note "memory pressure: $(secs_since "$t0") s"
 note "starvation_rescues so far: $(counter starvation_rescues)"
 dmesg_clean "dmesg clean after the workloads"
 
+stop_scheduler "after the workloads"
+fi
+
+# ==============================================================================
+if want_section crowd; then
 section "workloads: attach while 10,000 tasks exist"
-stop_scheduler "before the crowd"
 ntasks() { awk '{ split($4, a, "/"); print a[2] }' /proc/loadavg; }
 # Sleeping processes (the forked shell runs busybox's sleep without an
 # exec): cheap enough for TCG, unlike 10,000 threads that wake constantly.
