@@ -11,7 +11,9 @@ use storeland::stats::DEFAULT_SOCKET;
 /// orders the rest by weighted virtual-time deadlines, per CCX.
 ///
 /// Exit codes: 0 detached on SIGINT/SIGTERM/SIGHUP; 1 failure (including a
-/// kernel ejection); 2 usage error; 3 this kernel cannot run sched_ext.
+/// kernel ejection, or a refused start); 2 usage error; 3 this kernel cannot
+/// run sched_ext; 4 the operator disabled sched_ext with sysrq-S (do not
+/// restart); 101 a panic (a bug).
 ///
 /// `scx_storeland top` watches the running instance in a terminal UI.
 #[derive(Debug, Parser)]
@@ -62,6 +64,12 @@ pub struct Opts {
     /// Print the version and exit.
     #[arg(short = 'V', long)]
     pub version: bool,
+
+    /// Fault injection, for the fault tests only: the policy loop panics
+    /// after this many decisions (see README, "Fault injection").
+    #[arg(long, value_name = "DECISIONS", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub fault_panic_after: Option<u64>,
 
     #[command(flatten, next_help_heading = "Libbpf Options")]
     pub libbpf: LibbpfOpts,

@@ -43,6 +43,9 @@ pub struct Counters {
     pub requeued: u64,
     /// Slice expiries BPF requeued itself from the cached class.
     pub fastpath_requeue: u64,
+    /// Tasks BPF ran first because they had waited too long (the
+    /// starvation guard that keeps the kernel's watchdog from firing).
+    pub starvation_rescues: u64,
     /// Wake-to-run waits, indexed by `TaskClass as usize`.
     pub wake_latency: [LatencyHistogram; 3],
 }
@@ -67,6 +70,7 @@ impl Counters {
             total.preemptions += s.preemptions;
             total.requeued += s.requeued;
             total.fastpath_requeue += s.fastpath_requeue;
+            total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
                 for (bucket, n) in hist.iter_mut().enumerate() {
                     *n += s.wake_lat[class][bucket];
@@ -153,7 +157,7 @@ impl fmt::Display for Counters {
              fastpath_requeue={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
-             preemptions={} requeued={}",
+             preemptions={} requeued={} starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -171,6 +175,7 @@ impl fmt::Display for Counters {
             self.usersched_runs,
             self.preemptions,
             self.requeued,
+            self.starvation_rescues,
         )
     }
 }
@@ -232,7 +237,7 @@ mod tests {
         );
         assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
         assert!(
-            line.ends_with(" usersched_runs=0 preemptions=0 requeued=0"),
+            line.ends_with(" usersched_runs=0 preemptions=0 requeued=0 starvation_rescues=0"),
             "{line}"
         );
     }

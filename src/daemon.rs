@@ -14,7 +14,7 @@ use storeland::intf::RING_ENTRIES;
 use storeland::policy::{LoadView, Policy, TaskObservation};
 use storeland::stats::StatsResponder;
 
-use crate::loader::Attached;
+use crate::loader::{Attached, Stopped};
 use crate::rings::Rings;
 
 mod stats; // the loop's side of the stats: the sample it hands the server
@@ -30,6 +30,8 @@ pub enum Outcome {
     Restart(String),
     /// The kernel unloaded the scheduler without being asked to.
     Ejected(String),
+    /// The operator disabled sched_ext with sysrq-S.
+    SysRq(String),
 }
 
 pub struct Daemon<'obj> {
@@ -41,6 +43,9 @@ pub struct Daemon<'obj> {
     batch: Vec<TaskObservation>,
     load: LoadView,
     stats: Option<StatsResponder>,
+    /// Fault injection: panic once this many decisions were made.
+    panic_after: Option<u64>,
+    decisions: u64,
 }
 
 impl<'obj> Daemon<'obj> {
@@ -62,7 +67,16 @@ impl<'obj> Daemon<'obj> {
                 llc_queued: Vec::with_capacity(storeland::intf::MAX_LLCS),
             },
             stats: None,
+            panic_after: None,
+            decisions: 0,
         }
+    }
+
+    /// Fault injection for the fault tests: panic in the loop after
+    /// `decisions` decisions (hidden option `--fault-panic-after`).
+    pub fn with_panic_after(mut self, decisions: Option<u64>) -> Self {
+        self.panic_after = decisions;
+        self
     }
 
     /// Answer stats requests from the loop (see daemon/stats.rs).
@@ -85,6 +99,12 @@ impl<'obj> Daemon<'obj> {
             for task in &self.batch {
                 let decision = self.policy.decide(task, &self.load);
                 self.rings.push(&decision);
+            }
+            self.decisions += self.batch.len() as u64;
+            if let Some(n) = self.panic_after {
+                if self.decisions >= n {
+                    panic!("fault injection: --fault-panic-after {n} reached");
+                }
             }
             if self.rings.flush()? > 0 {
                 self.bpf.kick_idle_cpu()?;
@@ -116,7 +136,10 @@ impl<'obj> Daemon<'obj> {
         let report = self.bpf.detach_and_report();
         info!("final counters: {counters} decisions_deferred={deferred}");
         info!("final wake-to-run: {}", counters.latency_line());
-        let uei = report?;
+        let uei = match report? {
+            Stopped::SysRq(why) => return Ok(Outcome::SysRq(why)),
+            Stopped::Exit(uei) => uei,
+        };
         if uei.should_restart() {
             return Ok(Outcome::Restart(format!("{uei:?}")));
         }

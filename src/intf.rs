@@ -97,6 +97,7 @@ mod tests {
         assert_eq!(offset_of!(cpu_counters, preemptions), 96);
         assert_eq!(offset_of!(cpu_counters, requeued), 104);
         assert_eq!(offset_of!(cpu_counters, fastpath_requeue), 112);
+        assert_eq!(offset_of!(cpu_counters, starvation_rescues), 120);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod counters;
+pub mod hoststate;
 pub mod intf;
 pub mod policy;
 pub mod preflight;

@@ -7,8 +7,8 @@ use std::mem::MaybeUninit;
 use anyhow::{Context, Result};
 use libbpf_rs::{Link, OpenObject, ProgramInput};
 use scx_utils::libbpf_clap_opts::LibbpfOpts;
-use scx_utils::UserExitInfo;
 use scx_utils::{compat, scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, uei_report};
+use scx_utils::{ScxExitKind, UserExitInfo};
 
 use storeland::counters::Counters;
 use storeland::intf;
@@ -32,6 +32,9 @@ use bpf_skel::*;
 /// handing it new ones (well under the 5 s watchdog).
 const USERSCHED_LATE_NS: u64 = 50_000_000;
 
+/// A task queued longer than 1/STARVE_FRACTION of the watchdog timeout runs first.
+const STARVE_FRACTION: u64 = 5;
+
 /// Placements of a cached class BPF makes before user space reviews the task.
 const REVIEW_EVERY: u32 = 8;
 
@@ -41,6 +44,14 @@ pub struct LoadOptions {
     pub exit_dump_len: u32,
     pub verbose: bool,
     pub libbpf: LibbpfOpts,
+}
+
+/// Why the scheduler stopped, as the kernel reported it.
+pub enum Stopped {
+    /// A graceful exit: unregistered from user space, or a restart request.
+    Exit(UserExitInfo),
+    /// The operator disabled sched_ext with sysrq-S; the kernel's reason line.
+    SysRq(String),
 }
 
 /// The scheduler, attached to the kernel. Dropping it detaches.
@@ -87,6 +98,13 @@ impl<'obj> Attached<'obj> {
         rodata.interactive_max_runtime_ns = policy.config().interactive_max_runtime_ns;
         rodata.max_lag_ns = policy.config().max_lag_ns;
         rodata.review_every = REVIEW_EVERY;
+        // The starvation guard acts at a fifth of the watchdog's timeout
+        // (SCX_TIMEOUT_MS may have changed it; 0 means the kernel's 30 s).
+        let timeout_ms = match skel.struct_ops.storeland_ops_mut().timeout_ms {
+            0 => 30_000,
+            ms => u64::from(ms),
+        };
+        rodata.starve_ns = timeout_ms * 1_000_000 / STARVE_FRACTION;
         for class in TaskClass::ALL {
             rodata.class_offset_ns[class as usize] = policy.config().class_offset_ns(class);
             rodata.class_slice_ns[class as usize] = policy.class_slice_ns(class);
@@ -196,9 +214,30 @@ impl<'obj> Attached<'obj> {
 
     /// Detach (if still attached) and return why the scheduler stopped.
     /// Err carries the kernel's reason for an error exit (stall, BPF error).
-    pub fn detach_and_report(mut self) -> Result<UserExitInfo> {
+    pub fn detach_and_report(mut self) -> Result<Stopped> {
         drop(self.link.take());
-        uei_report!(&self.skel, uei)
+        // scx_utils reports sysrq-S as an error; it is the operator's choice.
+        if self.exit_kind() == ScxExitKind::SysRq as i32 {
+            let uei = scx_utils::uei_read!(&self.skel, uei);
+            let why = match uei.report() {
+                Err(e) => e.to_string(),
+                Ok(()) => "EXIT: disabled by sysrq-S".into(),
+            };
+            return Ok(Stopped::SysRq(why));
+        }
+        uei_report!(&self.skel, uei).map(Stopped::Exit)
+    }
+
+    /// The kernel's scx_exit_kind, 0 while attached.
+    fn exit_kind(&self) -> i32 {
+        let data = self
+            .skel
+            .maps
+            .data_data
+            .as_ref()
+            .expect("BPF object has no data");
+        // SAFETY: a plain i32 in the mmap'ed .data, written by the kernel's ops.exit.
+        unsafe { std::ptr::read_volatile(&data.uei.kind as *const _) }
     }
 }
 

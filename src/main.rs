@@ -1,7 +1,8 @@
 //! scx_storeland: entry point and the operator contract.
 //!
 //! Exit codes: 0 clean detach on SIGINT/SIGTERM/SIGHUP; 1 any failure,
-//! including a kernel ejection; 2 usage error; 3 kernel without sched_ext.
+//! including a kernel ejection; 2 usage error; 3 kernel without sched_ext;
+//! 4 the operator disabled sched_ext with sysrq-S; 101 a panic.
 
 mod cli;
 mod daemon;
@@ -19,8 +20,9 @@ use clap::Parser;
 use log::{error, info, warn};
 use scx_rustland_core::ALLOCATOR;
 
+use storeland::hoststate::{InstanceLock, SysctlRecord, STATE_DIR};
 use storeland::policy::{Policy, PolicyConfig};
-use storeland::preflight::{self, Host, EXIT_FAILURE};
+use storeland::preflight::{self, Host, EXIT_FAILURE, EXIT_SYSRQ};
 use storeland::stats::{self, StatsService};
 use storeland::topology::CcxTopology;
 
@@ -29,6 +31,9 @@ use daemon::{Daemon, Outcome};
 use loader::{Attached, LoadOptions};
 
 const EXIT_OK: i32 = 0;
+
+/// How long a start waits for a previous scheduler still being disabled.
+const DISABLING_WAIT: Duration = Duration::from_secs(10);
 
 fn main() {
     // anyhow captures a backtrace per error when RUST_BACKTRACE is set; on
@@ -64,10 +69,22 @@ fn run(opts: Opts) -> i32 {
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
 
-    if let Err(blocker) = preflight::check(&Host::current()) {
+    // A scheduler being disabled (e.g. our predecessor, just killed) is
+    // gone within moments: wait for it rather than fail.
+    if let Err(blocker) = preflight::check_waiting(&Host::current(), DISABLING_WAIT) {
         error!("{}", blocker.message());
         return blocker.exit_code();
     }
+    // One scheduling instance at a time; it repairs what a killed one left.
+    let _instance = match InstanceLock::acquire(Path::new(STATE_DIR)) {
+        Ok(lock) => lock,
+        Err(e) => {
+            error!("{}", e.message());
+            return EXIT_FAILURE;
+        }
+    };
+    install_panic_hook();
+    protect_from_oom();
 
     match schedule(&opts) {
         Ok(code) => code,
@@ -89,7 +106,7 @@ fn schedule(opts: &Opts) -> Result<i32> {
 
     // Spawn-free from here on: lock the daemon's memory so it never waits
     // on a page fault while tasks wait on it.
-    let _memory = LockedMemory::lock();
+    let _memory = LockedMemory::lock(SysctlRecord::compact_unevictable(Path::new(STATE_DIR)));
 
     let mut open_object = MaybeUninit::uninit();
     let mut stats: Option<StatsService> = None;
@@ -119,7 +136,10 @@ fn schedule(opts: &Opts) -> Result<i32> {
             .map(|s| s.responder(attached_at, restarts, last_restart.clone()));
         let stats_every = opts.stats.map(Duration::from_secs_f64);
         let daemon = Daemon::new(bpf, rings, policy, shutdown.clone(), stats_every);
-        match daemon.with_stats(responder).run()? {
+        let daemon = daemon
+            .with_stats(responder)
+            .with_panic_after(opts.fault_panic_after);
+        match daemon.run()? {
             Outcome::Detached => {
                 info!("detached on request; the kernel's default scheduler is back");
                 return Ok(EXIT_OK);
@@ -133,6 +153,13 @@ fn schedule(opts: &Opts) -> Result<i32> {
             Outcome::Ejected(why) => {
                 error!("{why}");
                 return Ok(EXIT_FAILURE);
+            }
+            Outcome::SysRq(why) => {
+                warn!(
+                    "{why}: the operator switched back to the kernel's default scheduler; \
+                     exiting with {EXIT_SYSRQ} (do not restart)"
+                );
+                return Ok(EXIT_SYSRQ);
             }
         }
     }
@@ -217,20 +244,71 @@ fn top(args: &TopArgs, socket: &Path) -> i32 {
 }
 
 /// mlock'ed heap for the lifetime of the scheduler; restores the sysctl
-/// scx_rustland_core changed when dropped.
-struct LockedMemory;
+/// scx_rustland_core changed when dropped. The sysctl's original value is
+/// also kept on record under /run, so that the next start restores it if
+/// this process dies without dropping this (SIGKILL).
+struct LockedMemory {
+    sysctl: Option<SysctlRecord>,
+}
 
 impl LockedMemory {
-    fn lock() -> Self {
+    /// Call it holding the instance lock.
+    fn lock(sysctl: SysctlRecord) -> Self {
+        match sysctl.repair() {
+            Ok(Some(r)) => info!(
+                "restored {}={} that a killed scx_storeland{} left at 0",
+                sysctl.name(),
+                r.restored,
+                r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            ),
+            Ok(None) => {}
+            Err(e) => warn!("{}: cannot repair: {e:#}", sysctl.name()),
+        }
+        let sysctl = match sysctl.record_original() {
+            Ok(()) => Some(sysctl),
+            Err(e) => {
+                warn!(
+                    "{}: cannot record the original value ({e:#}); \
+                     if this process is killed, restore it by hand",
+                    sysctl.name()
+                );
+                None
+            }
+        };
         ALLOCATOR.lock_memory();
-        LockedMemory
+        LockedMemory { sysctl }
     }
 }
 
 impl Drop for LockedMemory {
     fn drop(&mut self) {
         ALLOCATOR.unlock_memory();
+        if let Some(s) = &self.sysctl {
+            s.clear();
+        }
     }
+}
+
+/// Tasks wait on the policy loop: the OOM killer must pick anyone else.
+fn protect_from_oom() {
+    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "-1000") {
+        warn!("cannot set oom_score_adj to -1000: {e}");
+    }
+}
+
+/// A panic unwinds (dropping the link, so the kernel falls back at once)
+/// and exits 101; say so in the log too.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        if std::thread::current().name() == Some("main") {
+            error!(
+                "the policy loop panicked: detaching (the kernel's default scheduler \
+                 takes over) and exiting with 101"
+            );
+        }
+    }));
 }
 
 fn version() -> String {

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 pub const EXIT_UNSUPPORTED: i32 = 3;
 /// Exit code: any other failure.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code: the operator disabled sched_ext with sysrq-S. Not a failure,
+/// and a service manager must not restart the scheduler after it.
+pub const EXIT_SYSRQ: i32 = 4;
 
 /// Why the scheduler cannot start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +107,20 @@ pub fn check(host: &Host) -> Result<(), Blocker> {
     }
 }
 
+/// [`check`], but a scheduler still being disabled (just killed, or just
+/// stopped by another tool) is waited for, up to `wait`.
+pub fn check_waiting(host: &Host, wait: std::time::Duration) -> Result<(), Blocker> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match check(host) {
+            Err(Blocker::StillDisabling) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +191,26 @@ mod tests {
         let err = check(&host(Some("disabling"), None, true, 0)).unwrap_err();
         assert_eq!(err, Blocker::StillDisabling);
         assert!(err.message().contains("retry"));
+    }
+
+    #[test]
+    fn a_scheduler_being_disabled_is_waited_for() {
+        let h = host(Some("disabling"), None, true, 0);
+        let state = h.sysfs.join("kernel/sched_ext/state");
+        let flip = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            fs::write(state, "disabled\n").unwrap();
+        });
+        assert_eq!(
+            check_waiting(&h, std::time::Duration::from_secs(60)),
+            Ok(())
+        );
+        flip.join().unwrap();
+        let h = host(Some("disabling"), None, true, 0);
+        assert_eq!(
+            check_waiting(&h, std::time::Duration::from_millis(100)),
+            Err(Blocker::StillDisabling)
+        );
     }
 
     #[test]

@@ -53,6 +53,29 @@ fn help_documents_the_exit_codes() {
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
+    let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "4 the operator disabled sched_ext with sysrq-S",
+        "101 a panic",
+    ] {
+        assert!(words.contains(needle), "--help lacks {needle}");
+    }
+    assert!(
+        !help.contains("--fault-panic-after"),
+        "the fault-injection option is hidden"
+    );
+}
+
+#[test]
+fn the_fault_injection_option_is_validated() {
+    for args in [
+        &["--fault-panic-after", "0"][..],
+        &["--fault-panic-after", "-1"],
+        &["--fault-panic-after", "x"],
+    ] {
+        let out = storeland(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
 }
 
 #[test]

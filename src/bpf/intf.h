@@ -130,7 +130,7 @@ struct cpu_counters {
 	u64 preemptions;	/* CPUs running batch work kicked for a waiting task */
 	u64 requeued;		/* preempted mid-slice, requeued with their last decision */
 	u64 fastpath_requeue;	/* slice expiries requeued by BPF from the cached class */
-	u64 pad[1];		/* keeps the histograms on their own cache lines */
+	u64 starvation_rescues;	/* tasks run first after waiting longer than starve_ns */
 	/* Wake-up to running, per class of the task when it started running. */
 	u64 wake_lat[STORELAND_NR_CLASSES][STORELAND_LAT_BUCKETS];
 	u64 llc_migrations;	/* tasks that started on another LLC than they last ran on */

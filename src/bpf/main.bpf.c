@@ -52,6 +52,9 @@ const volatile u32 review_every = 8;		/* BPF placements of a cached class before
 const volatile u64 class_offset_ns[STORELAND_NR_CLASSES];
 const volatile u64 class_slice_ns[STORELAND_NR_CLASSES];
 const volatile u64 max_lag_ns = 100000000ULL;
+/* Starvation guard: a task queued longer than this runs first (well under the watchdog). */
+const volatile u64 starve_ns = 1000000000ULL;
+const volatile u64 starve_scan_ns = 20000000ULL;	/* how often each LLC queue is checked */
 const volatile u32 nr_cpus = 1;			/* possible CPU ids */
 const volatile u32 nr_llcs = 1;
 const volatile u32 cpu_llc[STORELAND_MAX_CPUS];
@@ -75,6 +78,7 @@ u32 llc_nr_queued[STORELAND_MAX_LLCS];
 volatile u64 usersched_last_drain_ns;	/* written by the policy loop (CLOCK_MONOTONIC) */
 u64 ring_pending_since_ns;		/* when the queued ring last went from empty to non-empty */
 u64 vtime_now;				/* largest vtime of any task that started running */
+u64 llc_last_scan_ns[STORELAND_MAX_LLCS];	/* last starvation check of each LLC queue */
 
 /* Tasks waiting for a decision, kernel -> user. */
 struct {
@@ -683,6 +687,55 @@ next:
  * the earliest deadline of this LLC, then steal from the other LLCs.
  * Returning empty-handed keeps @prev running if it still can.
  */
+/*
+ * Starvation guard. Deadline order is fair among tasks whose vtimes are
+ * comparable, but vtimes drift apart between CCX queues and between very
+ * different weights (renice churn: a nice -20 hog's vtime barely moves), and
+ * a task behind them could wait for seconds, long enough for the kernel's
+ * watchdog to eject the scheduler ("runnable task stall", or "watchdog
+ * failed to check in" when the task is the watchdog's own kworker). So at
+ * most every starve_scan_ns, one CPU of each LLC looks through its queue and
+ * runs the first task that has waited longer than starve_ns and may run
+ * there; while such a task is left, the next dispatch looks again.
+ */
+static bool rescue_starving(s32 cpu, u32 llc)
+{
+	struct task_struct *p;
+	u64 now = scx_bpf_now(), prev;
+	u64 *last = &llc_last_scan_ns[llc & (STORELAND_MAX_LLCS - 1)];
+	bool moved = false, seen = false;
+
+	prev = *last;
+	if (now - prev < starve_scan_ns)
+		return false;
+	if (__sync_val_compare_and_swap(last, prev, now) != prev)
+		return false;	/* another CPU of this LLC is looking */
+
+	bpf_for_each(scx_dsq, p, LLC_DSQ(llc), 0) {
+		struct task_ctx *tctx = lookup_task_ctx(p);
+
+		if (!tctx || (s64)(now - tctx->runnable_at) < (s64)starve_ns)
+			continue;
+		seen = true;
+		if (!can_run_on(p, cpu))
+			continue;	/* pinned elsewhere: that CPU must look too */
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0)) {
+			COUNT(starvation_rescues);
+			moved = true;
+			break;
+		}
+	}
+	/*
+	 * While a starving task is left, the next dispatch of any CPU here
+	 * looks again: a task pinned to a CPU that a higher class (RT)
+	 * monopolises gets only the kernel's ext deadline server's short
+	 * windows there, and one of them must find it.
+	 */
+	if (seen)
+		*last = now - starve_scan_ns;
+	return moved;
+}
+
 void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 {
 	struct drain_ctx dc = {};
@@ -692,6 +745,11 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 
 	if (scx_bpf_dsq_move_to_local(USERSCHED_DSQ, 0)) {
 		COUNT(usersched_runs);
+		return;
+	}
+
+	if (rescue_starving(cpu, llc)) {
+		note_llc_queue(llc);
 		return;
 	}
 
