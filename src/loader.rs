@@ -137,53 +137,46 @@ impl<'obj> Attached<'obj> {
         uei_exited!(&self.skel, uei)
     }
 
-    /// Sum of the per-CPU counters.
-    pub fn counters(&self) -> Counters {
-        let bss = self
-            .skel
+    /// The mmap'ed .bss shared with BPF.
+    fn bss(&self) -> &types::bss {
+        self.skel
             .maps
             .bss_data
             .as_ref()
-            .expect("BPF object has no bss");
+            .expect("BPF object has no bss")
+    }
+
+    /// The per-CPU counter slots, viewed as the shared `intf` type.
+    fn slots(&self) -> &[intf::cpu_counters] {
         const _: () = assert!(
             std::mem::size_of::<types::cpu_counters>() == std::mem::size_of::<intf::cpu_counters>()
         );
+        let counters = &self.bss().counters;
         // SAFETY: both types are bindings of the same C struct (sizes checked
         // above, fields pinned by the intf tests), and the slice stays inside
         // the mmap'ed .bss array.
-        let slots = unsafe {
+        unsafe {
             std::slice::from_raw_parts(
-                bss.counters.as_ptr().cast::<intf::cpu_counters>(),
-                bss.counters.len(),
+                counters.as_ptr().cast::<intf::cpu_counters>(),
+                counters.len(),
             )
-        };
-        Counters::sum(slots)
+        }
+    }
+
+    /// Sum of the per-CPU counters.
+    pub fn counters(&self) -> Counters {
+        Counters::sum(self.slots())
     }
 
     /// The per-CPU counter slots of CPUs `0..nr_cpu_ids`, copied (for the stats).
     pub fn counter_slots(&self, nr_cpu_ids: usize) -> Vec<intf::cpu_counters> {
-        let bss = self
-            .skel
-            .maps
-            .bss_data
-            .as_ref()
-            .expect("BPF object has no bss");
-        let n = nr_cpu_ids.min(bss.counters.len());
-        // SAFETY: as in counters(): same C struct, inside the mmap'ed .bss.
-        let slots = unsafe {
-            std::slice::from_raw_parts(bss.counters.as_ptr().cast::<intf::cpu_counters>(), n)
-        };
-        slots.to_vec()
+        let slots = self.slots();
+        slots[..nr_cpu_ids.min(slots.len())].to_vec()
     }
 
     /// Waiting tasks per LLC queue, as BPF last saw them.
     pub fn read_llc_load(&self, nr_llcs: usize, load: &mut LoadView) {
-        let bss = self
-            .skel
-            .maps
-            .bss_data
-            .as_ref()
-            .expect("BPF object has no bss");
+        let bss = self.bss();
         load.llc_queued.clear();
         load.llc_queued.extend(
             bss.llc_nr_queued[..nr_llcs]
