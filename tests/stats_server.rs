@@ -236,3 +236,69 @@ fn monitor_waits_for_the_scheduler_then_prints_json_lines() {
         assert_eq!(s.llcs.len(), 2);
     }
 }
+
+#[test]
+fn a_huge_request_line_is_refused_without_buffering_it() {
+    let dir = temp_dir("longline");
+    let path = dir.join("stats");
+    let service = StatsService::launch(&path, "test", None).unwrap();
+    let fake = FakeScheduler::start(&service);
+
+    // 100 MB with no newline. The daemon (and this test binary) allocate
+    // from scx_rustland_core's fixed 64 MiB heap: buffering it would abort.
+    let mut s = UnixStream::connect(&path).unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut sent = 0usize;
+    while sent < 100 << 20 {
+        match s.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    assert!(sent < 100 << 20, "the gate stopped reading (sent {sent})");
+    let mut reply = String::new();
+    BufReader::new(&s).read_line(&mut reply).unwrap();
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["errno"], libc::E2BIG, "{reply}");
+
+    let mut conn = Connection::new(&path);
+    assert!(conn.fetch().is_ok(), "the server still answers");
+    fake.stop();
+}
+
+#[test]
+fn clients_beyond_the_limit_are_told_busy_and_slots_come_back() {
+    use storeland::stats::gate::MAX_CLIENTS;
+    let dir = temp_dir("busy");
+    let path = dir.join("stats");
+    let service = StatsService::launch(&path, "test", None).unwrap();
+    let fake = FakeScheduler::start(&service);
+
+    let mut held: Vec<UnixStream> = (0..MAX_CLIENTS)
+        .map(|_| UnixStream::connect(&path).unwrap())
+        .collect();
+    // Each held client is served: one request each proves it got a slot.
+    for s in &mut held {
+        s.write_all(b"{\"req\":\"stats_meta\"}\n").unwrap();
+        let mut reply = String::new();
+        BufReader::new(&*s).read_line(&mut reply).unwrap();
+        assert!(reply.contains("\"errno\":0"), "{reply}");
+    }
+    let extra = raw_request(&path, r#"{"req":"stats_meta"}"#);
+    assert_eq!(extra["errno"], libc::EBUSY, "{extra}");
+
+    // A client leaving frees its slot.
+    held.pop();
+    let mut answered = None;
+    for _ in 0..100 {
+        let r = raw_request(&path, r#"{"req":"stats_meta"}"#);
+        if r["errno"] == 0 {
+            answered = Some(r);
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(answered.is_some(), "a freed slot is reused");
+    drop(held);
+    fake.stop();
+}

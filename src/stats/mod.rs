@@ -7,10 +7,13 @@
 //! - [`metrics`]: the published JSON ([`StorelandStats`]), its scx_stats
 //!   metadata and `--help-stats`;
 //! - [`server`]: the scx_stats server and the loop's non-blocking responder;
+//! - [`gate`]: the public socket in front of scx_stats, bounding what a
+//!   client can make the daemon allocate;
 //! - [`client`]: `--monitor` and the connection `top` uses.
 
 pub mod client;
 pub mod collect;
+pub mod gate;
 pub mod metrics;
 pub mod procfs;
 pub mod sample;

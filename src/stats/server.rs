@@ -25,6 +25,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use scx_stats::{StatsErrno, StatsOps, StatsReader, StatsServer, StatsServerData};
 
+use crate::stats::gate::{inner_path, Gate};
 use crate::stats::metrics::all_meta;
 use crate::stats::procfs::ProcSample;
 use crate::stats::sample::SchedSample;
@@ -101,13 +102,23 @@ pub fn claim_socket(path: &Path) -> Result<Claim> {
     Ok(Claim::ReclaimedOurs)
 }
 
-/// The socket we created; removed again when dropped, if it is still ours.
+/// A socket we created; removed again when dropped, if it is still ours.
 struct OwnedSocket {
     path: PathBuf,
     identity: Option<(u64, u64)>,
 }
 
 impl OwnedSocket {
+    /// Our private socket: only its own name says it is ours (scx_stats
+    /// replaces whatever is there when it binds).
+    fn private(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            identity: identity(path),
+        }
+    }
+
+    /// The public socket, with the record [`claim_socket`] checks.
     fn mark(path: &Path) -> Self {
         let identity = identity(path);
         if let Some((dev, ino)) = identity {
@@ -138,9 +149,12 @@ impl Drop for OwnedSocket {
 
 /// The stats server, running. Dropping it stops serving and removes the socket.
 pub struct StatsService {
-    // Field order is drop order: stop the server before removing its socket.
-    server: StatsServer<(), SchedSample>,
+    // Field order is drop order: close the public door first, then stop
+    // scx_stats, removing each socket after its server.
+    _gate: Gate,
     _socket: OwnedSocket,
+    server: StatsServer<(), SchedSample>,
+    _inner_socket: OwnedSocket,
     path: PathBuf,
 }
 
@@ -191,14 +205,20 @@ impl StatsService {
                 close: None,
             },
         );
+        // scx_stats on a private socket, behind the gate (see `stats::gate`).
+        let inner = inner_path(path);
         let server = StatsServer::new(data)
-            .set_path(path)
+            .set_path(&inner)
             .launch()
-            .with_context(|| format!("serving stats on {}", path.display()))?;
+            .with_context(|| format!("serving stats on {}", inner.display()))?;
+        let inner_socket = OwnedSocket::private(&inner);
+        let gate = Gate::launch(path, &inner)?;
         let socket = OwnedSocket::mark(path);
         Ok(Self {
-            server,
+            _gate: gate,
             _socket: socket,
+            server,
+            _inner_socket: inner_socket,
             path: path.to_path_buf(),
         })
     }
