@@ -71,6 +71,8 @@ struct cpu_state {
 	u32 running_class;	/* STORELAND_CLASS_* of the current task, or _NONE */
 	u32 preempt_pending;	/* its current task is being preempted by us */
 	u64 running_since;
+	u32 released;		/* a higher class (RT, deadline) holds it */
+	u32 pad;
 } cpu_state[STORELAND_MAX_CPUS];
 
 /* Tasks waiting in each LLC queue, refreshed as CPUs queue and dispatch. */
@@ -260,6 +262,13 @@ static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 			return cpu;
 	}
 	return -1;
+}
+
+static bool cpu_is_released(s32 cpu)
+{
+	struct cpu_state *cs = cpu_state_of(cpu);
+
+	return cs && cs->released;
 }
 
 /*
@@ -516,7 +525,8 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	tctx->enq_seq++;
 	tctx->user_seq = 0;
-	if (!(enq_flags & SCX_ENQ_WAKEUP))
+	/* Re-enqueued from a CPU a higher class took: it has been waiting since. */
+	if (!(enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)))
 		tctx->runnable_at = scx_bpf_now();
 
 	/*
@@ -602,6 +612,19 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 
 	if (usersched_is_late()) {
 		COUNT(congested_late);
+		queue_fallback(p, tctx);
+		return;
+	}
+
+	/*
+	 * Its CPU is held by a higher class. The kernel's ext deadline server
+	 * will pick a task there in a short window, and if that pick finds
+	 * nothing (the task still with user space) the server stops until
+	 * the CPU's SCHED_EXT queue next goes from empty to non-empty, which
+	 * a pinned busy task never lets happen. Keep it where a pick finds it.
+	 */
+	if (cpu_is_released(scx_bpf_task_cpu(p))) {
+		COUNT(fastpath_requeue);
 		queue_fallback(p, tctx);
 		return;
 	}
@@ -769,6 +792,22 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 			COUNT(llc_steals);
 			return;
 		}
+	}
+
+	/*
+	 * Nothing else wants this CPU: @prev, whose slice ran out, runs on
+	 * with a new one. With SCX_OPS_ENQ_LAST the kernel would otherwise
+	 * come back empty-handed and only then re-enqueue @prev. An empty
+	 * pick is harmless on an idle CPU, but when the kernel's ext deadline
+	 * server picks on a CPU that an RT task holds, it stops the server
+	 * for good (the CPU's SCHED_EXT count never drops to zero to restart
+	 * it) and @prev, pinned there, waits until the watchdog ejects us.
+	 */
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED)) {
+		struct task_ctx *tctx = lookup_task_ctx(prev);
+
+		scx_bpf_task_set_slice(prev, tctx ? task_slice(prev, tctx) : slice_ns);
+		COUNT(fastpath_requeue);
 	}
 }
 
@@ -976,6 +1015,35 @@ void BPF_STRUCT_OPS(storeland_exit_task, struct task_struct *p, struct scx_exit_
 }
 
 /*
+ * ops.cpu_release: a higher class (an RT or deadline task) takes @cpu. What
+ * waits in its local queue would wait for that class to let go, or run only
+ * in the kernel's ext deadline server windows (50 ms a second), where a task
+ * put back at the head with slice left can keep the ones behind it from
+ * running until the watchdog ejects us. Send them through ops.enqueue again:
+ * each goes to its LLC queue, where another CPU (or, for a task pinned here,
+ * the next server window) takes it in deadline order.
+ */
+void BPF_STRUCT_OPS(storeland_cpu_release, s32 cpu, struct scx_cpu_release_args *args)
+{
+	struct cpu_state *cs = cpu_state_of(cpu);
+
+	if (cs) {
+		cs->released = 1;
+		cs->running_class = STORELAND_CLASS_NONE;
+	}
+	scx_bpf_reenqueue_local();
+}
+
+/* ops.cpu_acquire: @cpu is back to SCHED_EXT work. */
+void BPF_STRUCT_OPS(storeland_cpu_acquire, s32 cpu, struct scx_cpu_acquire_args *args)
+{
+	struct cpu_state *cs = cpu_state_of(cpu);
+
+	if (cs)
+		cs->released = 0;
+}
+
+/*
  * ops.cpu_online / ops.cpu_offline: the topology the queues were built for
  * changed. Ask user space to restart with the new one.
  */
@@ -1039,6 +1107,8 @@ SCX_OPS_DEFINE(storeland_ops,
 	       .init_task		= (void *)storeland_init_task,
 	       .enable			= (void *)storeland_enable,
 	       .exit_task		= (void *)storeland_exit_task,
+	       .cpu_acquire		= (void *)storeland_cpu_acquire,
+	       .cpu_release		= (void *)storeland_cpu_release,
 	       .cpu_online		= (void *)storeland_cpu_online,
 	       .cpu_offline		= (void *)storeland_cpu_offline,
 	       .init			= (void *)storeland_init,

@@ -401,19 +401,25 @@ note "nice churn: $(secs_since "$t0") s"
 
 dmesg_clean "dmesg clean after the fork, thread, affinity and nice churn"
 
-# An RT hog monopolises CPU 1, where a sched_ext task is pinned. The kernel
-# gives SCHED_EXT tasks time through its deadline server (ext_server, 50 ms
-# per second), so the pinned task still runs. Whether the scheduler survives
-# is logged, not asserted: in three of four runs the pinned task still
-# waited 5.5-7 s at some point and the watchdog ejected the scheduler (an
-# open issue, see the README).
+# An RT hog monopolises CPU 1, where a sched_ext task is pinned. What the
+# kernel does: the RT task runs until it blocks (sched_rt_runtime_us equals
+# the period here, so RT throttling is off); SCHED_EXT tasks on that CPU get
+# time only from the kernel's ext deadline server (50 ms per 1 s period),
+# which picks through ops.dispatch. The scheduler must (a) never let that
+# pick come back empty while the pinned task is runnable (an empty pick
+# stops the server for good and the watchdog ejects us: this failed 3 of 4
+# runs before ops.dispatch kept a runnable prev going), and (b) move what
+# else waits on that CPU elsewhere (ops.cpu_release). Asserted: the pinned
+# task progresses at about the server's rate and nothing is ejected, alone
+# and next to hogs on every CPU.
 t0=$(now_cs)
 rt_len=$((T + 7)) # longer than the 5 s watchdog
 [ -d /sys/kernel/debug/sched/ext_server ] &&
     note "ext_server cpu1: runtime $(cat /sys/kernel/debug/sched/ext_server/cpu1/runtime 2>/dev/null) ns per period $(cat /sys/kernel/debug/sched/ext_server/cpu1/period 2>/dev/null) ns"
 note "sched_rt_runtime_us=$(cat /proc/sys/kernel/sched_rt_runtime_us) sched_rt_period_us=$(cat /proc/sys/kernel/sched_rt_period_us)"
-rt_hog() {
-    local pinned rt ticks0 ticks1
+rt_hog() { # WITH_HOGS
+    local pinned rt ticks0 ticks1 got
+    [ "$1" = 1 ] && hogs
     taskset -c 1 sh -c 'while :; do :; done' &
     pinned=$!
     sleep 1
@@ -424,19 +430,18 @@ rt_hog() {
     ticks1=$(awk '{ print $14 + $15 }' /proc/$pinned/stat)
     kill $pinned
     wait $pinned 2>/dev/null
-    echo "pinned SCHED_EXT task got $((ticks1 - ticks0)) ticks (1/100 s) in ${rt_len} s next to a SCHED_FIFO hog on CPU 1" | tee /tmp/rt.note
-    [ $((ticks1 - ticks0)) -gt 0 ]
+    bg_stop
+    got=$((ticks1 - ticks0))
+    echo "pinned SCHED_EXT task got $got ticks (1/100 s) in ${rt_len} s next to a SCHED_FIFO hog on CPU 1 (hogs elsewhere: $1)" | tee /tmp/rt.note
+    # The server's share is 5%: at least a third of it, every second.
+    [ "$got" -ge "$rt_len" ] && same_instance
 }
-check "an RT hog on CPU 1 for ${rt_len}s: the pinned task still runs" rt_hog
+check "an RT hog on CPU 1 for ${rt_len}s: the pinned task runs, nothing is ejected" rt_hog 0
+note "$(cat /tmp/rt.note 2>/dev/null)"
+check "the same next to hogs on every CPU" rt_hog 1
 note "$(cat /tmp/rt.note 2>/dev/null)"
 check "the machine keeps scheduling after the RT hog" hackbench -g 2 -l 20
-if same_instance >/dev/null 2>&1; then
-    note "RT hog: the scheduler stayed attached"
-else
-    note "RT hog: OPEN ISSUE: the scheduler was ejected: $(dmesg | grep -E 'sched_ext: .*(disabled|failed to run)' | tail -n 2 | tr '\n' ' ')"
-    recover
-fi
-dmesg_mark # an ejection here is the open issue above, not asserted
+recover
 note "RT hog: $(secs_since "$t0") s"
 
 fio_jobs() { for d in /dev/nvme*n1; do printf ' --name=%s --filename=%s' "${d#/dev/}" "$d"; done; }
