@@ -20,18 +20,11 @@ check() {
     if out=$("$@" 2>&1); then ok "$name"; else notok "$name" "$(tail -n 1 <<<"$out")"; fi
 }
 
-rm -rf "$dir"
-mkdir -p "$dir"
-# The console adds carriage returns; keep base64 lines between the markers.
-tr -d '\r' <"$log" |
-    sed -n '/BENCH-OUT-BEGIN/,/BENCH-OUT-END/p' |
-    grep -E '^[A-Za-z0-9+/=]+$' >"$dir/.b64" || true
-if [ ! -s "$dir/.b64" ] || ! base64 -d "$dir/.b64" | tar -xz -C "$dir"; then
+if ! "$(dirname "$0")/../scripts/vm/extract-report" "$log" "$dir"; then
     notok "the guest's report reached the host" "no BENCH-OUT block in $log"
     echo "$passed passed, $failed failed"
     exit 1
 fi
-rm -f "$dir/.b64"
 ok "the guest's report reached the host ($dir)"
 
 has_svg() { for f in "$@"; do head -c 4 "$f" | grep -q '<svg' || { echo "$f is not SVG"; return 1; }; done; }

@@ -42,20 +42,20 @@ fn hogs(n: u32, ncpus: u32) -> Vec<TaskSpec> {
 /// NVMe-style I/O tasks: 20 us of CPU per I/O, 100 us device time, the
 /// completion interrupt on a CPU of the task's own CCX.
 fn io_tasks(n: u32) -> Vec<TaskSpec> {
-    (0..n)
-        .map(|i| {
-            let cpu = (i * 4) % 8;
-            TaskSpec::new(
-                &format!("io{i}"),
-                Behavior::Io {
-                    run_ns: 20 * US,
-                    wait_ns: 100 * US,
-                    irq_cpu: Some(cpu),
-                },
-                cpu,
-            )
-        })
-        .collect()
+    (0..n).map(|i| io_task(i, (i * 4) % 8)).collect()
+}
+
+/// One such task, `io<i>`, whose completions arrive on `cpu`.
+fn io_task(i: u32, cpu: u32) -> TaskSpec {
+    TaskSpec::new(
+        &format!("io{i}"),
+        Behavior::Io {
+            run_ns: 20 * US,
+            wait_ns: 100 * US,
+            irq_cpu: Some(cpu),
+        },
+        cpu,
+    )
 }
 
 fn named<'a>(r: &'a [TaskReport], prefix: &str) -> Vec<&'a TaskReport> {
@@ -241,18 +241,7 @@ fn scales_to_a_full_genoa_socket() {
     let mut tasks: Vec<TaskSpec> = (0..192)
         .map(|i| TaskSpec::new(&format!("hog{i}"), Behavior::Hog, i))
         .collect();
-    for i in 0..48u32 {
-        let cpu = (i % 12) * 8;
-        tasks.push(TaskSpec::new(
-            &format!("io{i}"),
-            Behavior::Io {
-                run_ns: 20 * US,
-                wait_ns: 100 * US,
-                irq_cpu: Some(cpu),
-            },
-            cpu,
-        ));
-    }
+    tasks.extend((0..48u32).map(|i| io_task(i, (i % 12) * 8)));
     let sim = SimConfig {
         duration_ns: 200 * MS,
         warmup_ns: WARMUP_NS,

@@ -58,36 +58,8 @@ start_scheduler() { # [ARGS]: background, counters every second into $LOG
     "$SCHED" --stats 1 "$@" >"$LOG" 2>&1 &
     SCHED_PID=$!
 }
-wait_for_line() { # FILE PATTERN TIMEOUT_S
-    local n=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do
-        n=$((n + 1))
-        [ "$n" -le $(($3 * 10)) ] || { echo "no line matching '$2' in $1 after $3 s:"; tail -n 5 "$1"; return 1; }
-        sleep 0.1
-    done
-}
 # Attached and ready for signals (the handler is installed before attach).
 wait_attached() { wait_for_file_content $SCX/state enabled 120 && wait_for_line "$LOG" 'scheduler attached' 60; }
-alive() { kill -0 "$SCHED_PID" 2>/dev/null || { echo "scheduler exited:"; tail -n 5 "$LOG"; return 1; }; }
-still_enabled() { expect_eq "$(cat $SCX/state)" enabled && alive; }
-# Reap the background scheduler within $1 seconds; sets SCHED_RC (124: it
-# did not exit and was killed). Runs in the main shell.
-reap_scheduler() {
-    local n=0
-    while kill -0 "$SCHED_PID" 2>/dev/null && [ "$n" -lt $(($1 * 10)) ]; do
-        sleep 0.1
-        n=$((n + 1))
-    done
-    if kill -0 "$SCHED_PID" 2>/dev/null; then
-        SCHED_RC=124
-        kill -CONT "$SCHED_PID" 2>/dev/null
-        kill -KILL "$SCHED_PID" 2>/dev/null
-        wait "$SCHED_PID" 2>/dev/null
-    else
-        wait "$SCHED_PID"
-        SCHED_RC=$?
-    fi
-}
 stop_scheduler() { # clean SIGINT detach, as a check
     kill -INT "$SCHED_PID" 2>/dev/null
     reap_scheduler 60

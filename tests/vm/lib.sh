@@ -11,6 +11,11 @@
 #                              (VM_DMESG_IGNORE: extended regex of lines to ignore)
 #   note TEXT                  print "# TEXT"
 #   summary                    print "N passed, N failed"; non-zero if any failed
+#   wait_for_line FILE PATTERN TIMEOUT_S
+#                              poll (bounded) until FILE has a line matching PATTERN
+# For the scheduler under test (the script sets SCHED_PID, LOG and SCX):
+#   alive, still_enabled       the daemon runs / and sched_ext is enabled
+#   reap_scheduler SECS        wait for the daemon to exit; sets SCHED_RC (124: killed)
 # Do not use 'set -e' in guest scripts: a failed check must not end the run.
 
 VM_PASSED=0
@@ -84,4 +89,36 @@ dmesg_clean() { check "${1:-dmesg clean}" _vm_dmesg_problems; }
 summary() {
     echo "$VM_PASSED passed, $VM_FAILED failed"
     [ "$VM_FAILED" -eq 0 ]
+}
+
+wait_for_line() { # FILE PATTERN TIMEOUT_S
+    local n=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        n=$((n + 1))
+        [ "$n" -le $(($3 * 10)) ] || { echo "no line matching '$2' in $1 after $3 s:"; tail -n 5 "$1"; return 1; }
+        sleep 0.1
+    done
+}
+
+alive() { kill -0 "$SCHED_PID" 2>/dev/null || { echo "scheduler exited:"; tail -n 5 "$LOG"; return 1; }; }
+still_enabled() { expect_eq "$(cat "$SCX/state")" enabled && alive; }
+
+# Reap the background scheduler within $1 seconds; sets SCHED_RC (124: it
+# did not exit and was killed, after a SIGCONT in case it was stopped).
+# Runs in the main shell: a check's subshell cannot wait.
+reap_scheduler() {
+    local n=0
+    while kill -0 "$SCHED_PID" 2>/dev/null && [ "$n" -lt $(($1 * 10)) ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    if kill -0 "$SCHED_PID" 2>/dev/null; then
+        SCHED_RC=124
+        kill -CONT "$SCHED_PID" 2>/dev/null
+        kill -KILL "$SCHED_PID" 2>/dev/null
+        wait "$SCHED_PID" 2>/dev/null
+    else
+        wait "$SCHED_PID"
+        SCHED_RC=$?
+    fi
 }

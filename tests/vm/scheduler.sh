@@ -32,27 +32,7 @@ next_counters() {
     return 1
 }
 
-alive() { kill -0 "$SCHED_PID" 2>/dev/null || { echo "scheduler exited:"; tail -n 5 "$LOG"; return 1; }; }
-still_enabled() { expect_eq "$(cat $SCX/state)" enabled && alive; }
 ops_is_storeland() { case "$(cat $SCX/root/ops)" in storeland*) return 0 ;; esac; echo "root/ops is '$(cat $SCX/root/ops)'"; return 1; }
-
-# Reap the background scheduler within $1 seconds; sets SCHED_RC (124 if it
-# did not exit). Runs in the main shell: a check's subshell cannot wait.
-reap_scheduler() {
-    local n=0
-    while kill -0 "$SCHED_PID" 2>/dev/null && [ "$n" -lt $(($1 * 10)) ]; do
-        sleep 0.1
-        n=$((n + 1))
-    done
-    if kill -0 "$SCHED_PID" 2>/dev/null; then
-        SCHED_RC=124
-        kill -KILL "$SCHED_PID" 2>/dev/null
-        wait "$SCHED_PID" 2>/dev/null
-    else
-        wait "$SCHED_PID"
-        SCHED_RC=$?
-    fi
-}
 
 dmesg_mark
 check "sched_ext starts disabled" wait_for_file_content $SCX/state disabled 0
@@ -61,14 +41,6 @@ seq0=$(cat $SCX/enable_seq)
 # --- attach -----------------------------------------------------------------
 # A monitor started before the scheduler waits politely, then prints.
 STATS_SOCK=/var/run/scx/root/stats
-wait_for_line() { # FILE PATTERN TIMEOUT_S: poll (bounded) until FILE has a line matching
-    local n=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do
-        n=$((n + 1))
-        [ "$n" -le $(($3 * 10)) ] || { echo "no line matching '$2' in $1 after $3 s:"; tail -n 5 "$1"; return 1; }
-        sleep 0.1
-    done
-}
 "$SCHED" --monitor 1 >/tmp/monitor-early.log 2>&1 &
 MON_PID=$!
 check "a monitor started before the scheduler waits politely" \
