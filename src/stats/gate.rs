@@ -127,10 +127,7 @@ fn accept_loop(listener: UnixListener, inner: PathBuf, exit: Arc<AtomicBool>) {
         };
         if active.fetch_add(1, Ordering::Relaxed) >= MAX_CLIENTS {
             active.fetch_sub(1, Ordering::Relaxed);
-            // Best effort and never blocking the accept loop for long.
-            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-            let busy = format!("too many stats clients (at most {MAX_CLIENTS})");
-            let _ = stream.write_all(&error_reply(libc::EBUSY, &busy));
+            refuse_busy(&mut stream);
             continue;
         }
         let slot = Slot(active.clone());
@@ -147,6 +144,20 @@ fn accept_loop(listener: UnixListener, inner: PathBuf, exit: Arc<AtomicBool>) {
             log::warn!("stats: cannot start a client thread ({e})");
         }
     }
+}
+
+/// Tell a client beyond [`MAX_CLIENTS`] to come back later. Its request is
+/// read first (briefly, bounded), so that the reply answers it as usual: a
+/// client whose write found the connection already closed would see a broken
+/// pipe instead of the reason. Never blocks the accept loop for long.
+fn refuse_busy(stream: &mut UnixStream) {
+    let quick = Some(Duration::from_millis(100));
+    let _ = stream.set_read_timeout(quick);
+    let _ = stream.set_write_timeout(quick);
+    let mut request = [0u8; 4096];
+    let _ = stream.read(&mut request);
+    let busy = format!("too many stats clients (at most {MAX_CLIENTS})");
+    let _ = stream.write_all(&error_reply(libc::EBUSY, &busy));
 }
 
 /// Relay one client's requests to scx_stats and its replies back, a line at
