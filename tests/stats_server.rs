@@ -132,7 +132,7 @@ fn clients_get_our_stats_from_the_scheduling_loop() {
 }
 
 #[test]
-fn a_live_or_foreign_socket_is_never_touched() {
+fn a_live_socket_or_a_file_is_never_touched_a_dead_socket_is_reclaimed() {
     let dir = temp_dir("claim");
     let path = dir.join("stats");
 
@@ -142,11 +142,13 @@ fn a_live_or_foreign_socket_is_never_touched() {
     assert!(path.exists());
     drop(other);
 
-    // Their dead socket (no record of ours): still left alone.
+    // Their dead socket (an exited scheduler's, no record of ours): we are
+    // attached, so nobody will serve it: reclaimed.
     assert!(path.exists(), "a dropped listener leaves its socket file");
-    let err = claim_socket(&path).unwrap_err().to_string();
-    assert!(err.contains("did not create"), "{err}");
-    assert!(path.exists());
+    assert_eq!(claim_socket(&path).unwrap(), Claim::ReclaimedStale);
+    assert!(!path.exists());
+    let other = UnixListener::bind(&path).unwrap();
+    drop(other);
 
     // Not a socket at all: left alone.
     let file = dir.join("file");

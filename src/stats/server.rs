@@ -8,10 +8,11 @@
 //!
 //! The socket path is shared by every scx scheduler, and scx_stats deletes
 //! whatever is at the path before binding. So before launching we check it
-//! ([`claim_socket`]): a socket someone answers on is left alone; a dead one
-//! is removed only if a record next to it shows we created it (a previous
-//! instance that was killed); anything else is left for the operator, and
-//! the scheduler runs without stats.
+//! ([`claim_socket`]): a socket someone answers on is left alone, and so is
+//! anything that is not a socket (the scheduler then runs without stats). A
+//! dead socket is removed: we are attached, so no other sched_ext scheduler
+//! runs to serve it (scx_bpfland, for one, leaves its socket behind when it
+//! exits); a record next to it tells whether a killed scx_storeland left it.
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -65,10 +66,14 @@ pub enum Claim {
     Free,
     /// A dead socket a previous scx_storeland left behind: removed.
     ReclaimedOurs,
+    /// A dead socket another (exited) scheduler left behind: removed.
+    ReclaimedStale,
 }
 
-/// Make `path` free for our server without touching anything we did not
-/// create. Errors say what is in the way.
+/// Make `path` free for our server, without touching a live socket or
+/// anything that is not a socket. Call it only while attached: then a dead
+/// socket cannot belong to a scheduler about to serve. Errors say what is in
+/// the way.
 pub fn claim_socket(path: &Path) -> Result<Claim> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -90,16 +95,15 @@ pub fn claim_socket(path: &Path) -> Result<Claim> {
         Err(e) => return Err(e).with_context(|| format!("probing {}", path.display())),
     }
     let record = owner_record(path);
-    if recorded_identity(&record) != Some((meta.dev(), meta.ino())) {
-        bail!(
-            "{} is a dead socket that scx_storeland did not create; \
-             leaving it alone (remove it to get stats)",
-            path.display()
-        );
-    }
-    std::fs::remove_file(path).with_context(|| format!("removing our old {}", path.display()))?;
+    let ours = recorded_identity(&record) == Some((meta.dev(), meta.ino()));
+    std::fs::remove_file(path)
+        .with_context(|| format!("removing the dead socket {}", path.display()))?;
     let _ = std::fs::remove_file(&record);
-    Ok(Claim::ReclaimedOurs)
+    Ok(if ours {
+        Claim::ReclaimedOurs
+    } else {
+        Claim::ReclaimedStale
+    })
 }
 
 /// A socket we created; removed again when dropped, if it is still ours.
@@ -165,11 +169,16 @@ impl StatsService {
     /// would replace.
     pub fn launch(path: &Path, version: &str, loop_tid: Option<i32>) -> Result<Self> {
         let claim = claim_socket(path)?;
-        if claim == Claim::ReclaimedOurs {
-            log::info!(
+        match claim {
+            Claim::ReclaimedOurs => log::info!(
                 "stats: removed the socket a previous scx_storeland left at {}",
                 path.display()
-            );
+            ),
+            Claim::ReclaimedStale => log::info!(
+                "stats: removed a dead socket an earlier scheduler left at {}",
+                path.display()
+            ),
+            Claim::Free => {}
         }
         let baseline = Arc::new(ProcSample::read(loop_tid));
         let version = version.to_string();
