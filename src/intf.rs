@@ -38,8 +38,10 @@ pub const TF_WAKEUP: u64 = generated::storeland_task_flags_STORELAND_TF_WAKEUP a
 pub const TF_IOWAIT: u64 = generated::storeland_task_flags_STORELAND_TF_IOWAIT as u64;
 pub const TF_KTHREAD: u64 = generated::storeland_task_flags_STORELAND_TF_KTHREAD as u64;
 pub const TF_IRQ_WAKE: u64 = generated::storeland_task_flags_STORELAND_TF_IRQ_WAKE as u64;
+pub const TF_PLACED: u64 = generated::storeland_task_flags_STORELAND_TF_PLACED as u64;
 /// Bits of `dispatch_decision.flags`.
 pub const DF_PREEMPT: u16 = generated::storeland_decision_flags_STORELAND_DF_PREEMPT as u16;
+pub const DF_CLASS_ONLY: u16 = generated::storeland_decision_flags_STORELAND_DF_CLASS_ONLY as u16;
 /// Number of task classes; `policy::TaskClass` values must stay below it.
 pub const NR_CLASSES: u32 = generated::storeland_class_STORELAND_NR_CLASSES;
 
@@ -104,8 +106,9 @@ mod tests {
     fn markers_and_flags_are_distinct() {
         assert_eq!(CPU_ANY, -1);
         assert_eq!(LLC_ANY, -1);
-        let flags = [TF_WAKEUP, TF_IOWAIT, TF_KTHREAD, TF_IRQ_WAKE];
-        assert_eq!(flags.iter().fold(0, |acc, f| acc | f).count_ones(), 4);
+        let flags = [TF_WAKEUP, TF_IOWAIT, TF_KTHREAD, TF_IRQ_WAKE, TF_PLACED];
+        assert_eq!(flags.iter().fold(0, |acc, f| acc | f).count_ones(), 5);
+        assert_eq!((DF_PREEMPT | DF_CLASS_ONLY).count_ones(), 2);
         for class in TaskClass::ALL {
             assert!((class as u32) < NR_CLASSES);
         }
@@ -126,6 +129,7 @@ impl From<&queued_task> for TaskObservation {
             irq_wake: q.flags & TF_IRQ_WAKE != 0,
             slept_in_iowait: q.flags & TF_IOWAIT != 0,
             kthread: q.flags & TF_KTHREAD != 0,
+            placed: q.flags & TF_PLACED != 0,
             vtime: q.vtime,
             exec_runtime: q.exec_runtime,
             avg_runtime: q.avg_runtime,
@@ -144,7 +148,8 @@ impl From<&Decision> for dispatch_decision {
             cpu,
             llc,
             class: d.class as u16,
-            flags: if d.preempt { DF_PREEMPT } else { 0 },
+            flags: if d.preempt { DF_PREEMPT } else { 0 }
+                | if d.class_only { DF_CLASS_ONLY } else { 0 },
             enq_seq: d.enq_seq,
             slice_ns: d.slice_ns,
             deadline: d.deadline,
@@ -170,7 +175,9 @@ mod conversion_tests {
         q.weight = 100;
         let t = TaskObservation::from(&q);
         assert_eq!((t.pid, t.enq_seq, t.prev_cpu), (12, 3, 5));
-        assert!(t.woke_up && t.slept_in_iowait && !t.kthread && !t.irq_wake);
+        assert!(t.woke_up && t.slept_in_iowait && !t.kthread && !t.irq_wake && !t.placed);
+        q.flags |= TF_PLACED;
+        assert!(TaskObservation::from(&q).placed);
         assert_eq!(t.cached_class, TaskClass::Batch);
         assert_eq!((t.vtime, t.exec_runtime, t.weight), (1000, 20, 100));
     }
@@ -186,10 +193,17 @@ mod conversion_tests {
             deadline: 11,
             class: TaskClass::LatencyCritical,
             preempt: true,
+            class_only: false,
         };
         let r = dispatch_decision::from(&d);
         assert_eq!((r.pid, r.cpu, r.llc), (7, CPU_ANY, 1));
         assert_eq!((r.class, r.flags), (1, DF_PREEMPT));
+        let review = dispatch_decision::from(&Decision {
+            preempt: false,
+            class_only: true,
+            ..d.clone()
+        });
+        assert_eq!((review.class, review.flags), (1, DF_CLASS_ONLY));
         assert_eq!((r.enq_seq, r.slice_ns, r.deadline), (9, 5, 11));
         let pinned = dispatch_decision::from(&Decision {
             cpu: Some(3),

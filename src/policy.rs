@@ -86,6 +86,8 @@ pub struct TaskObservation {
     /// The task's last sleep was an I/O wait.
     pub slept_in_iowait: bool,
     pub kthread: bool,
+    /// BPF placed the task itself; only its class is to be reviewed.
+    pub placed: bool,
     /// Weighted virtual runtime (ns scaled by 100/weight).
     pub vtime: u64,
     /// Runtime since the task last woke up, ns.
@@ -113,6 +115,8 @@ pub struct Decision {
     pub class: TaskClass,
     /// Preempt batch work if no CPU of the target CCX is idle.
     pub preempt: bool,
+    /// Only the class counts: BPF placed the task already (a review).
+    pub class_only: bool,
 }
 
 /// How many tasks wait in each LLC queue (BPF's latest view).
@@ -275,6 +279,7 @@ impl Policy {
             // A waking task with an early deadline should not wait for batch
             // work's long slice to run out.
             preempt: class != TaskClass::Batch && task.woke_up,
+            class_only: task.placed,
         }
     }
 
@@ -342,6 +347,27 @@ mod tests {
             slept_in_iowait: true,
             ..task(pid, vtime, 30 * US, 100)
         }
+    }
+
+    #[test]
+    fn a_task_bpf_placed_itself_gets_a_class_only_review() {
+        let p = policy();
+        let placed = TaskObservation {
+            placed: true,
+            ..io_task(1, 0)
+        };
+        let review = p.decide(&placed, &idle());
+        assert!(review.class_only);
+        assert_eq!(review.class, TaskClass::LatencyCritical);
+        let demoted = p.decide(
+            &TaskObservation {
+                placed: true,
+                ..task(2, 0, 50 * MS, 100)
+            },
+            &idle(),
+        );
+        assert!(demoted.class_only && demoted.class == TaskClass::Batch);
+        assert!(!p.decide(&io_task(3, 0), &idle()).class_only);
     }
 
     #[test]

@@ -374,6 +374,7 @@ impl Simulator {
                 irq_wake: task.irq_wake && task.woke_up,
                 slept_in_iowait: task.slept_in_iowait,
                 kthread: false,
+                placed: false,
                 vtime: task.vtime,
                 exec_runtime: task.exec_runtime,
                 avg_runtime: task.avg_runtime,

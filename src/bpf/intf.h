@@ -51,6 +51,8 @@ enum storeland_task_flags {
 	STORELAND_TF_KTHREAD	= 1U << 2,
 	/* The wake-up came from hard or soft IRQ context (e.g. an NVMe completion). */
 	STORELAND_TF_IRQ_WAKE	= 1U << 3,
+	/* BPF has placed the task already: user space only reviews its class. */
+	STORELAND_TF_PLACED	= 1U << 4,
 };
 
 /*
@@ -70,6 +72,8 @@ enum storeland_class {
 enum storeland_decision_flags {
 	/* If no CPU of the target LLC is idle, preempt one running batch work. */
 	STORELAND_DF_PREEMPT	= 1U << 0,
+	/* Only the class changes (the answer to a TF_PLACED record): no dispatch. */
+	STORELAND_DF_CLASS_ONLY	= 1U << 1,
 };
 
 /*

@@ -409,27 +409,6 @@ static void queue_fallback(struct task_struct *p, struct task_ctx *tctx)
 }
 
 /*
- * A latency-critical task woke up: BPF places it at once in the LLC where
- * its completion arrived (or where it last ran), ahead of batch work, and
- * preempts batch work if no CPU there is idle. User space sees it again every
- * review_every wake-ups, or as soon as it runs long.
- */
-static bool latcrit_fast_path(struct task_struct *p, struct task_ctx *tctx)
-{
-	s32 home;
-
-	if (!tctx->woke_up || tctx->class != STORELAND_CLASS_LATCRIT ||
-	    tctx->avg_runtime > latcrit_max_runtime_ns ||
-	    tctx->fast_placements >= review_every)
-		return false;
-
-	tctx->fast_placements++;
-	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
-	queue_in_llc(p, llc_of(home), task_slice(p, tctx), task_deadline(p, tctx), true);
-	return true;
-}
-
-/*
  * User space is late when records have waited longer than usersched_late_ns
  * and the loop has not drained the ring in that time (stopped, starved).
  */
@@ -444,11 +423,15 @@ static bool usersched_is_late(void)
 	       now - last_drain > usersched_late_ns;
 }
 
-/* Hand @p to the user-space policy; false if the ring is full. */
-static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+/*
+ * Hand @p to the user-space policy; false if the ring is full. With @placed,
+ * BPF has queued @p itself and user space only reviews its class.
+ */
+static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags,
+			  bool placed)
 {
 	struct queued_task *q;
-	u64 flags = 0;
+	u64 flags = placed ? STORELAND_TF_PLACED : 0;
 
 	if (!bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA))
 		ring_pending_since_ns = bpf_ktime_get_ns();
@@ -484,9 +467,43 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	q->nr_wakeups = tctx->nr_wakeups;
 	__builtin_memcpy(q->comm, p->comm, sizeof(q->comm));
 
-	tctx->user_seq = tctx->enq_seq;
-	tctx->woke_up = false;
+	/* A review leaves the task's placement, and its wake-up, to BPF. */
+	if (!placed) {
+		tctx->user_seq = tctx->enq_seq;
+		tctx->woke_up = false;
+	}
 	bpf_ringbuf_submit(q, 0);
+	return true;
+}
+
+/*
+ * A latency-critical task woke up: BPF places it at once in the LLC where
+ * its completion arrived (or where it last ran), ahead of batch work, and
+ * preempts batch work if no CPU there is idle. User space sees it again every
+ * review_every wake-ups, or as soon as it runs long.
+ */
+static bool latcrit_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	s32 home;
+
+	if (!tctx->woke_up || tctx->class != STORELAND_CLASS_LATCRIT ||
+	    tctx->avg_runtime > latcrit_max_runtime_ns)
+		return false;
+
+	/*
+	 * Its review is due: user space gets a copy to reclassify it, but
+	 * the task does not wait for the answer (a round trip through a busy
+	 * machine is what set the tail latency). A class-only decision comes
+	 * back and resets the count; if the ring is full, the next wake-up
+	 * tries again.
+	 */
+	if (tctx->fast_placements >= review_every &&
+	    !usersched_is_late() && queue_to_user(p, tctx, enq_flags, true))
+		tctx->fast_placements = 0;
+
+	tctx->fast_placements++;
+	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
+	queue_in_llc(p, llc_of(home), task_slice(p, tctx), task_deadline(p, tctx), true);
 	return true;
 }
 
@@ -574,7 +591,7 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
-	if (latcrit_fast_path(p, tctx)) {
+	if (latcrit_fast_path(p, tctx, enq_flags)) {
 		COUNT(fastpath_latcrit);
 		return;
 	}
@@ -629,7 +646,7 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
-	if (!queue_to_user(p, tctx, enq_flags)) {
+	if (!queue_to_user(p, tctx, enq_flags, false)) {
 		COUNT(congested_ring_full);
 		queue_fallback(p, tctx);
 		return;
@@ -679,6 +696,12 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 	}
 
 	tctx = lookup_task_ctx(p);
+	/* A review of a task BPF placed itself: it may have run and moved since. */
+	if (tctx && (d.flags & STORELAND_DF_CLASS_ONLY)) {
+		tctx->class = d.class < STORELAND_NR_CLASSES ? d.class : STORELAND_CLASS_INTERACTIVE;
+		bpf_task_release(p);
+		goto next;
+	}
 	if (!tctx || !d.enq_seq || tctx->user_seq != d.enq_seq) {
 		COUNT(stale_dropped);
 		bpf_task_release(p);
