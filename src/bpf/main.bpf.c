@@ -272,11 +272,12 @@ static bool cpu_is_released(s32 cpu)
 }
 
 /*
- * Every CPU of @llc that may run @p is busy: pick the one that has run batch
- * work the longest, or -1. Latency-sensitive work is never a victim. The
- * victim is marked at once so that concurrent wake-ups pick another one.
+ * Every CPU of @llc that may run @p is busy: pick the one that has run
+ * @victim_class work the longest, or -1. Latency-critical work is never a
+ * victim. The victim is marked at once so that concurrent wake-ups pick
+ * another one.
  */
-static s32 claim_batch_victim(const struct task_struct *p, u32 llc)
+static s32 claim_victim(const struct task_struct *p, u32 llc, u32 victim_class)
 {
 	u64 oldest = (u64)-1;
 	struct cpu_state *vs;
@@ -294,7 +295,7 @@ static s32 claim_batch_victim(const struct task_struct *p, u32 llc)
 			break;
 		cpu = llc_cpu(llc, i);
 		cs = cpu_state_of(cpu);
-		if (!cs || cs->running_class != STORELAND_CLASS_BATCH || !can_run_on(p, cpu))
+		if (!cs || cs->running_class != victim_class || !can_run_on(p, cpu))
 			continue;
 		if (cs->running_since < oldest) {
 			oldest = cs->running_since;
@@ -307,6 +308,37 @@ static s32 claim_batch_victim(const struct task_struct *p, u32 llc)
 	vs->running_class = STORELAND_CLASS_LATCRIT;
 	vs->preempt_pending = 1;
 	return victim;
+}
+
+static s32 claim_batch_victim(const struct task_struct *p, u32 llc)
+{
+	return claim_victim(p, llc, STORELAND_CLASS_BATCH);
+}
+
+/*
+ * A CPU for the policy loop, which everything else waits on: batch work
+ * first, then interactive work, in its own LLC first. Interactive work too:
+ * with few CPUs all running message-passing tasks (hackbench on 2 vCPUs),
+ * waiting for one of their slices to end made every batch of decisions late
+ * and hackbench 8 times slower than under EEVDF.
+ */
+static s32 claim_loop_victim(const struct task_struct *p)
+{
+	u32 home = llc_of(scx_bpf_task_cpu(p)), i;
+	s32 cpu;
+
+	bpf_for(i, 0, 2 * STORELAND_MAX_LLCS) {
+		u32 n = i / 2, llc, class;
+
+		if (n >= nr_llcs)
+			break;
+		llc = (home + n) % nr_llcs;
+		class = i % 2 ? STORELAND_CLASS_INTERACTIVE : STORELAND_CLASS_BATCH;
+		cpu = claim_victim(p, llc, class);
+		if (cpu >= 0)
+			return cpu;
+	}
+	return -1;
 }
 
 static void note_llc_queue(u32 llc)
@@ -571,7 +603,7 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 			return;
 		cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
 		if (cpu < 0)
-			cpu = claim_batch_victim(p, llc_of(scx_bpf_task_cpu(p)));
+			cpu = claim_loop_victim(p);
 		if (cpu >= 0)
 			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 		return;
