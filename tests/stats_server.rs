@@ -76,10 +76,20 @@ impl FakeScheduler {
     }
 }
 
+/// One request on a new connection, and its parsed reply.
 fn raw_request(path: &Path, line: &str) -> serde_json::Value {
-    let mut s = UnixStream::connect(path).unwrap();
+    request_on(&UnixStream::connect(path).unwrap(), line)
+}
+
+/// One request line on an open connection, and its parsed reply.
+fn request_on(mut s: &UnixStream, line: &str) -> serde_json::Value {
     s.write_all(line.as_bytes()).unwrap();
     s.write_all(b"\n").unwrap();
+    read_reply(s)
+}
+
+/// The next reply line on `s`, parsed.
+fn read_reply(s: &UnixStream) -> serde_json::Value {
     let mut reply = String::new();
     BufReader::new(s).read_line(&mut reply).unwrap();
     serde_json::from_str(&reply).unwrap()
@@ -246,8 +256,8 @@ fn a_huge_request_line_is_refused_without_buffering_it() {
     let service = StatsService::launch(&path, "test", None).unwrap();
     let fake = FakeScheduler::start(&service);
 
-    // 100 MB with no newline. The daemon (and this test binary) allocate
-    // from scx_rustland_core's fixed 64 MiB heap: buffering it would abort.
+    // 100 MB with no newline. The daemon allocates from scx_rustland_core's
+    // fixed 64 MiB heap: buffering it aborted the daemon in the VM.
     let mut s = UnixStream::connect(&path).unwrap();
     let chunk = vec![b'x'; 1 << 20];
     let mut sent = 0usize;
@@ -258,9 +268,7 @@ fn a_huge_request_line_is_refused_without_buffering_it() {
         }
     }
     assert!(sent < 100 << 20, "the gate stopped reading (sent {sent})");
-    let mut reply = String::new();
-    BufReader::new(&s).read_line(&mut reply).unwrap();
-    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let reply = read_reply(&s);
     assert_eq!(reply["errno"], libc::E2BIG, "{reply}");
 
     let mut conn = Connection::new(&path);
@@ -280,11 +288,9 @@ fn clients_beyond_the_limit_are_told_busy_and_slots_come_back() {
         .map(|_| UnixStream::connect(&path).unwrap())
         .collect();
     // Each held client is served: one request each proves it got a slot.
-    for s in &mut held {
-        s.write_all(b"{\"req\":\"stats_meta\"}\n").unwrap();
-        let mut reply = String::new();
-        BufReader::new(&*s).read_line(&mut reply).unwrap();
-        assert!(reply.contains("\"errno\":0"), "{reply}");
+    for s in &held {
+        let reply = request_on(s, r#"{"req":"stats_meta"}"#);
+        assert_eq!(reply["errno"], 0, "{reply}");
     }
     let extra = raw_request(&path, r#"{"req":"stats_meta"}"#);
     assert_eq!(extra["errno"], libc::EBUSY, "{extra}");

@@ -11,8 +11,5 @@ while IFS= read -r a; do set -- "$@" "$a"; done </opt/storeland/bench.args
 note "scripts/bench $* --out $OUT"
 /opt/storeland/scripts/bench "$@" --out "$OUT" 2>&1 | sed 's/^/bench| /'
 check "the report was written" test -s "$OUT/report.md"
-(cd "$OUT" && tar -cf - results.json report.md ./*.svg logs | gzip -9) >/tmp/bench.tgz
-echo "BENCH-OUT-BEGIN $(wc -c </tmp/bench.tgz)"
-base64 /tmp/bench.tgz
-echo "BENCH-OUT-END"
+ship_report "$OUT"
 summary

@@ -65,8 +65,5 @@ check "SIGINT: no process left behind" sh -c "! pidof fio scx_storeland stress-n
 dmesg_clean "dmesg: no stall, BUG or WARNING"
 
 # --- ship the report to the host ------------------------------------------
-(cd "$OUT" && tar -cf - results.json report.md ./*.svg logs | gzip -9) >/tmp/bench.tgz
-echo "BENCH-OUT-BEGIN $(wc -c </tmp/bench.tgz)"
-base64 /tmp/bench.tgz
-echo "BENCH-OUT-END"
+ship_report "$OUT"
 summary

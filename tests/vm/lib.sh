@@ -16,6 +16,8 @@
 # For the scheduler under test (the script sets SCHED_PID, LOG and SCX):
 #   alive, still_enabled       the daemon runs / and sched_ext is enabled
 #   reap_scheduler SECS        wait for the daemon to exit; sets SCHED_RC (124: killed)
+#   ship_report DIR            print a scripts/bench report as a base64 tarball between
+#                              BENCH-OUT-BEGIN/END (scripts/vm/extract-report reads it)
 # Do not use 'set -e' in guest scripts: a failed check must not end the run.
 
 VM_PASSED=0
@@ -121,4 +123,11 @@ reap_scheduler() {
         wait "$SCHED_PID"
         SCHED_RC=$?
     fi
+}
+
+ship_report() { # DIR
+    (cd "$1" && tar -cf - results.json report.md ./*.svg logs | gzip -9) >/tmp/bench.tgz
+    echo "BENCH-OUT-BEGIN $(wc -c </tmp/bench.tgz)"
+    base64 /tmp/bench.tgz
+    echo "BENCH-OUT-END"
 }
