@@ -83,8 +83,9 @@ fn raw_request(path: &Path, line: &str) -> serde_json::Value {
 
 /// One request line on an open connection, and its parsed reply.
 fn request_on(mut s: &UnixStream, line: &str) -> serde_json::Value {
-    s.write_all(line.as_bytes()).unwrap();
-    s.write_all(b"\n").unwrap();
+    // One write: a server that answers and closes after the first piece
+    // would fail a second write with a broken pipe.
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
     read_reply(s)
 }
 

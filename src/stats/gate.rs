@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -154,8 +154,18 @@ fn refuse_busy(stream: &mut UnixStream) {
     let quick = Some(Duration::from_millis(100));
     let _ = stream.set_read_timeout(quick);
     let _ = stream.set_write_timeout(quick);
+    // Up to the end of the first line: a client may write its request in
+    // pieces, and any piece written after we close would fail.
+    let deadline = Instant::now() + Duration::from_millis(100);
     let mut request = [0u8; 4096];
-    let _ = stream.read(&mut request);
+    let mut seen = 0;
+    while seen < request.len() && Instant::now() < deadline {
+        match stream.read(&mut request[seen..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) if request[seen..seen + n].contains(&b'\n') => break,
+            Ok(n) => seen += n,
+        }
+    }
     let busy = format!("too many stats clients (at most {MAX_CLIENTS})");
     let _ = stream.write_all(&error_reply(libc::EBUSY, &busy));
 }
