@@ -37,6 +37,8 @@ pub struct Counters {
     pub usersched_runs: u64,
     /// Latency-critical wake-ups BPF placed itself (class cached from user space).
     pub fastpath_latcrit: u64,
+    /// Interactive wake-ups BPF placed itself (class cached from user space).
+    pub fastpath_interactive: u64,
     /// CPUs running batch work kicked for a latency-critical task.
     pub preemptions: u64,
     /// Tasks preempted mid-slice, requeued by BPF with their last decision.
@@ -67,6 +69,7 @@ impl Counters {
             total.llc_steals += s.llc_steals;
             total.usersched_runs += s.usersched_runs;
             total.fastpath_latcrit += s.fastpath_latcrit;
+            total.fastpath_interactive += s.fastpath_interactive;
             total.preemptions += s.preemptions;
             total.requeued += s.requeued;
             total.fastpath_requeue += s.fastpath_requeue;
@@ -86,6 +89,7 @@ impl Counters {
             + self.fastpath_kthread
             + self.fastpath_self
             + self.fastpath_latcrit
+            + self.fastpath_interactive
             + self.fastpath_requeue
             + self.requeued
     }
@@ -154,7 +158,7 @@ impl fmt::Display for Counters {
             f,
             "user_dispatches={} fastpath_dispatches={} queued_to_user={} \
              fastpath_idle={} fastpath_kthread={} fastpath_self={} fastpath_latcrit={} \
-             fastpath_requeue={} \
+             fastpath_interactive={} fastpath_requeue={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={} starvation_rescues={}",
@@ -165,6 +169,7 @@ impl fmt::Display for Counters {
             self.fastpath_kthread,
             self.fastpath_self,
             self.fastpath_latcrit,
+            self.fastpath_interactive,
             self.fastpath_requeue,
             self.congestion_fallbacks(),
             self.congested_ring_full,

@@ -92,6 +92,7 @@ mod tests {
         assert_eq!(offset_of!(cpu_counters, llc_migrations), 512);
         assert_eq!(offset_of!(cpu_counters, wake_on_waker_llc), 520);
         assert_eq!(offset_of!(cpu_counters, wakeups_seen), 528);
+        assert_eq!(offset_of!(cpu_counters, fastpath_interactive), 536);
         assert_eq!(offset_of!(cpu_counters, queue_wait), 576);
         assert_eq!(offset_of!(cpu_counters, queued_to_user), 0);
         assert_eq!(offset_of!(cpu_counters, usersched_runs), 80);

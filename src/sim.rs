@@ -79,6 +79,8 @@ pub struct TaskReport {
     pub affinity_violations: u64,
     /// The class the policy gave it last.
     pub class: TaskClass,
+    /// Times it waited for a user-space decision (after the warm-up).
+    pub user_round_trips: u64,
 }
 
 impl TaskReport {
@@ -184,6 +186,8 @@ pub struct Simulator {
     cpus: Vec<Cpu>,
     queues: Vec<BTreeMap<QueueKey, usize>>,
     queued_slice: Vec<u64>,
+    /// Reviews of BPF-placed wake-ups in the ring: (answer due, record).
+    reviews: Vec<(u64, TaskObservation)>,
     now: u64,
     vtime_now: u64,
     arrivals: u64,
@@ -231,6 +235,7 @@ impl Simulator {
         let nr_llcs = topo.nr_llcs();
         Simulator {
             queued_slice: vec![0; tasks.len()],
+            reviews: Vec::new(),
             cfg,
             policy,
             topo,
@@ -313,16 +318,35 @@ impl Simulator {
         }
     }
 
-    /// ops.enqueue: the cached latency-critical fast path or user space.
+    /// ops.enqueue: the cached-class wake-up fast path, the slice-expiry
+    /// requeue, or user space.
     fn enqueue(&mut self, t: usize) {
         let cfg = self.policy.config().clone();
         let task = &mut self.tasks[t];
         task.enq_seq += 1;
-        if task.woke_up
-            && task.class == TaskClass::LatencyCritical
-            && task.avg_runtime <= cfg.latcrit_max_runtime_ns
-            && task.fast_placements < self.cfg.review_every
-        {
+        let fast_wakeup = task.woke_up
+            && match task.class {
+                TaskClass::LatencyCritical => task.avg_runtime <= cfg.latcrit_max_runtime_ns,
+                // Unless the policy would make it latency-critical now.
+                TaskClass::Interactive => {
+                    task.avg_runtime <= cfg.interactive_max_runtime_ns
+                        && !((task.slept_in_iowait || task.irq_wake)
+                            && task.avg_runtime <= cfg.latcrit_max_runtime_ns)
+                }
+                TaskClass::Batch => false,
+            };
+        if fast_wakeup {
+            // A review is due: user space gets a copy, the task does not wait.
+            if task.fast_placements >= self.cfg.review_every {
+                task.fast_placements = 0;
+                let record = TaskObservation {
+                    placed: true,
+                    ..self.observe(t)
+                };
+                self.reviews
+                    .push((self.now + self.cfg.user_delay_ns, record));
+            }
+            let task = &mut self.tasks[t];
             task.fast_placements += 1;
             let home = if task.irq_wake {
                 task.waker_cpu
@@ -334,7 +358,8 @@ impl Simulator {
                 self.policy
                     .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
             let slice = self.policy.slice(task.class, task.spec.weight);
-            self.queue(t, llc, slice, deadline, true);
+            let preempt = task.class == TaskClass::LatencyCritical;
+            self.queue(t, llc, slice, deadline, preempt);
             return;
         }
         // Slice expiry: BPF requeues it from the cached class.
@@ -348,6 +373,9 @@ impl Simulator {
             self.queue(t, llc, slice, deadline, false);
             return;
         }
+        if self.now >= self.cfg.warmup_ns {
+            task.report.user_round_trips += 1;
+        }
         task.state = State::InUserSpace(self.now + self.cfg.user_delay_ns);
     }
 
@@ -355,6 +383,12 @@ impl Simulator {
         let load = LoadView {
             llc_queued: self.queues.iter().map(|q| q.len() as u32).collect(),
         };
+        let now = self.now;
+        for (_, record) in self.reviews.iter().filter(|(ready, _)| *ready <= now) {
+            let review = self.policy.decide(record, &load);
+            self.tasks[record.pid as usize].class = review.class;
+        }
+        self.reviews.retain(|(ready, _)| *ready > now);
         for t in 0..self.tasks.len() {
             let State::InUserSpace(ready) = self.tasks[t].state else {
                 continue;
@@ -362,30 +396,33 @@ impl Simulator {
             if ready > self.now {
                 continue;
             }
-            let task = &self.tasks[t];
-            let obs = TaskObservation {
-                pid: t as i32,
-                enq_seq: task.enq_seq,
-                prev_cpu: task.prev_cpu as i32,
-                waker_cpu: task.waker_cpu,
-                nr_cpus_allowed: task.spec.allowed.as_ref().map_or(self.cpus.len(), Vec::len)
-                    as u32,
-                woke_up: task.woke_up,
-                irq_wake: task.irq_wake && task.woke_up,
-                slept_in_iowait: task.slept_in_iowait,
-                kthread: false,
-                placed: false,
-                vtime: task.vtime,
-                exec_runtime: task.exec_runtime,
-                avg_runtime: task.avg_runtime,
-                weight: task.spec.weight,
-                cached_class: task.class,
-            };
-            let d = self.policy.decide(&obs, &load);
+            let d = self.policy.decide(&self.observe(t), &load);
             let task = &mut self.tasks[t];
             task.class = d.class;
             task.fast_placements = 0;
             self.queue(t, d.llc, d.slice_ns, d.deadline, d.preempt);
+        }
+    }
+
+    /// The record BPF would hand user space for task `t` now.
+    fn observe(&self, t: usize) -> TaskObservation {
+        let task = &self.tasks[t];
+        TaskObservation {
+            pid: t as i32,
+            enq_seq: task.enq_seq,
+            prev_cpu: task.prev_cpu as i32,
+            waker_cpu: task.waker_cpu,
+            nr_cpus_allowed: task.spec.allowed.as_ref().map_or(self.cpus.len(), Vec::len) as u32,
+            woke_up: task.woke_up,
+            irq_wake: task.irq_wake && task.woke_up,
+            slept_in_iowait: task.slept_in_iowait,
+            kthread: false,
+            placed: false,
+            vtime: task.vtime,
+            exec_runtime: task.exec_runtime,
+            avg_runtime: task.avg_runtime,
+            weight: task.spec.weight,
+            cached_class: task.class,
         }
     }
 

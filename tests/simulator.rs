@@ -110,6 +110,43 @@ fn io_tasks_keep_near_idle_latency_under_full_cpu_load() {
 }
 
 #[test]
+fn interactive_wakeups_never_wait_for_user_space() {
+    // Message passing next to hogs: tasks that run 200 us and sleep 1 ms,
+    // not for I/O.
+    let mut tasks = hogs(8, 8);
+    tasks.extend((0..8).map(|i| {
+        let sleeper = Behavior::Sleeper {
+            run_ns: 200 * US,
+            sleep_ns: MS,
+        };
+        TaskSpec::new(&format!("msg{i}"), sleeper, i)
+    }));
+    let r = run(default_cfg(), two_ccx(), tasks, 2);
+    let msg = named(&r, "msg");
+    for t in &msg {
+        assert_eq!(t.class, TaskClass::Interactive, "{}", t.name);
+        assert!(t.runs > 100, "{} ran only {} times", t.name, t.runs);
+        // BPF places every wake-up from the cached class; user space only
+        // reviews, and the task never waits for the answer.
+        assert_eq!(t.user_round_trips, 0, "{} waited for user space", t.name);
+    }
+    // They preempt nothing, so a wake-up may wait for one hog slice to
+    // end (2 x 5 ms), and no longer: it goes first in deadline order.
+    let max = msg.iter().map(|t| t.max_wait_ns()).max().unwrap();
+    assert!(
+        max <= 10 * MS + 100 * US,
+        "interactive wake-to-run max {max} ns"
+    );
+    for t in named(&r, "hog") {
+        assert!(
+            t.user_round_trips > 0,
+            "{}: batch work is still reviewed",
+            t.name
+        );
+    }
+}
+
+#[test]
 fn hogs_share_cpus_in_proportion_to_their_weights() {
     let mut tasks: Vec<TaskSpec> = Vec::new();
     for i in 0..8u32 {

@@ -140,7 +140,8 @@ struct cpu_counters {
 	u64 llc_migrations;	/* tasks that started on another LLC than they last ran on */
 	u64 wake_on_waker_llc;	/* woken tasks that ran on their waker's LLC */
 	u64 wakeups_seen;	/* woken tasks that started running */
-	u64 pad2[5];
+	u64 fastpath_interactive;/* interactive wake-ups placed by BPF */
+	u64 pad2[4];
 	/* Runnable to running (any wait, any class), on this CPU: summed per LLC. */
 	u64 queue_wait[STORELAND_LAT_BUCKETS];
 };

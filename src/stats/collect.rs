@@ -259,6 +259,7 @@ fn compute(
         fastpath_kthread_per_sec: rate(now.fastpath_kthread, then.fastpath_kthread),
         fastpath_self_per_sec: rate(now.fastpath_self, then.fastpath_self),
         fastpath_latcrit_per_sec: rate(now.fastpath_latcrit, then.fastpath_latcrit),
+        fastpath_interactive_per_sec: rate(now.fastpath_interactive, then.fastpath_interactive),
         fastpath_requeue_per_sec: rate(now.fastpath_requeue, then.fastpath_requeue),
         requeued_per_sec: rate(now.requeued, then.requeued),
         queued_to_user_per_sec: rate(now.queued_to_user, then.queued_to_user),
@@ -449,6 +450,7 @@ mod tests {
             s.per_cpu[1].preemptions = n;
             s.per_cpu[1].requeued = n / 4;
             s.per_cpu[2].fastpath_latcrit = n;
+            s.per_cpu[3].fastpath_interactive = n / 2;
             // Latency-critical wake-ups: all in [3, 7) us on CPU 1, none for batch.
             s.per_cpu[1].wake_lat[TaskClass::LatencyCritical as usize][2] = n;
             s.cross_llc_migrations = Some(n / 2);
@@ -469,6 +471,7 @@ mod tests {
         assert_eq!(s.preemptions_per_sec, 200.0);
         assert_eq!(s.requeued_per_sec, 50.0);
         assert_eq!(s.fastpath_latcrit_per_sec, 200.0);
+        assert_eq!(s.fastpath_interactive_per_sec, 100.0);
         assert_eq!(s.cross_llc_migrations_per_sec, Some(100.0));
         assert_eq!(s.wakeups_on_waker_llc_pct, Some(75.0));
         assert_eq!(s.llcs[&0].runnable, Some(3));

@@ -335,10 +335,11 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
             kv(
                 "fast path",
                 format!(
-                    "{}/s  idle {} latcrit {}",
+                    "{}/s  idle {} latcrit {} inter {}",
                     rate(s.fastpath_dispatches_per_sec),
                     rate(s.fastpath_idle_per_sec),
                     rate(s.fastpath_latcrit_per_sec),
+                    rate(s.fastpath_interactive_per_sec),
                 ),
             ),
             kv(

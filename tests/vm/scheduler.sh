@@ -72,7 +72,18 @@ check "the monitor exits 0 on SIGINT" expect_eq "$?" 0
 check "the refused second instance left the socket alone" "$SCHED" top --once -i 0 --width 100 --height 30
 
 # --- workloads while attached -----------------------------------------------
+counters_delta() { # BEFORE AFTER NAME
+    echo $(($(counter "$2" "$3") - $(counter "$1" "$3")))
+}
+positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; }
+before=$(last_counters)
 check "hackbench -g 4 -l 100 completes" hackbench -g 4 -l 100
+check "scheduler logged counters after hackbench" next_counters "$(grep -c 'counters: ' "$LOG")"
+after=$(last_counters)
+# Message passing wakes tasks that run briefly: interactive, placed by BPF
+# from the cached class without waiting for the policy loop.
+note "during hackbench: fastpath_interactive +$(counters_delta "$before" "$after" fastpath_interactive) queued_to_user +$(counters_delta "$before" "$after" queued_to_user) preemptions +$(counters_delta "$before" "$after" preemptions)"
+check "BPF placed interactive wake-ups itself" positive "$(counters_delta "$before" "$after" fastpath_interactive)"
 check "stress-ng --cpu $ncpu completes" stress-ng --cpu "$ncpu" --timeout 4
 check "still attached after hackbench and stress-ng" still_enabled
 
@@ -111,11 +122,10 @@ check "scheduler logged counters after the run" next_counters "$before_lines"
 after=$(last_counters)
 check "still attached after fio with hogs" still_enabled
 
-delta() { echo $(($(counter "$after" "$1") - $(counter "$before" "$1"))); }
+delta() { counters_delta "$before" "$after" "$1"; }
 user_delta=$(delta user_dispatches)
 fast_delta=$(delta fastpath_dispatches)
 note "during fio+hogs: user_dispatches +$user_delta fastpath_dispatches +$fast_delta congestion_fallbacks +$(delta congestion_fallbacks) stale_dropped +$(delta stale_dropped)"
-positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; }
 check "tasks went through user space under load" positive "$user_delta"
 check "the fast path placed tasks too" positive "$fast_delta"
 note "during fio+hogs: fastpath_latcrit +$(delta fastpath_latcrit) preemptions +$(delta preemptions) fastpath_requeue +$(delta fastpath_requeue)"
