@@ -134,10 +134,24 @@ check "per-class wake-to-run latency is logged" grep -q 'wake-to-run: latency_cr
 
 # Affinity in the real kernel: a task pinned to one CPU never runs elsewhere,
 # next to unpinned hogs on every CPU (the kernel would eject us otherwise).
+# Until taskset has pinned itself and exec'd the loop, the task is not
+# pinned and may rightly run anywhere: sample only after that.
+wait_pinned() { # PID
+    local n=0
+    while [ "$n" -lt 50 ]; do
+        [ "$(cat /proc/$1/comm)" = sh ] &&
+            grep -q '^Cpus_allowed_list:[[:space:]]*1$' /proc/$1/status && return 0
+        sleep 0.1
+        n=$((n + 1))
+    done
+    echo "pid $1 not pinned to CPU 1 after 5 s"
+    return 1
+}
 pinned_stays() {
     local pid n=0 cpu bad=0
     taskset -c 1 sh -c 'while :; do :; done' &
     pid=$!
+    wait_pinned "$pid" || { kill "$pid"; wait 2>/dev/null; return 1; }
     stress-ng --cpu "$ncpu" --timeout 4 >/dev/null 2>&1 &
     while [ "$n" -lt 30 ]; do
         cpu=$(awk '{ print $39 }' /proc/$pid/stat)
