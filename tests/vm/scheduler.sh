@@ -17,7 +17,8 @@ start_scheduler() {
 }
 
 # The last "counters:" line the scheduler logged, as "key=value ..." words.
-last_counters() { grep 'counters: ' "$LOG" | tail -n 1 | sed 's/.*counters: //'; }
+# Complete lines only: starvation_rescues is the last key.
+last_counters() { grep 'counters: .*starvation_rescues=' "$LOG" | tail -n 1 | sed 's/.*counters: //'; }
 counter() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # Block until the scheduler logs a counters line newer than the one given.
@@ -76,6 +77,8 @@ counters_delta() { # BEFORE AFTER NAME
     echo $(($(counter "$2" "$3") - $(counter "$1" "$3")))
 }
 positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; }
+# A fresh counters line to count from (the first one may not be out yet).
+check "scheduler logs counters" next_counters "$(grep -c 'counters: ' "$LOG")"
 before=$(last_counters)
 check "hackbench -g 4 -l 100 completes" hackbench -g 4 -l 100
 check "scheduler logged counters after hackbench" next_counters "$(grep -c 'counters: ' "$LOG")"
