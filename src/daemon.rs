@@ -107,6 +107,7 @@ impl<'obj> Daemon<'obj> {
                 }
             }
             if self.rings.flush()? > 0 {
+                self.bpf.note_submitted();
                 self.bpf.kick_idle_cpu()?;
             }
 

@@ -3,6 +3,7 @@
 //! The only module that knows libbpf-rs and the skeleton.
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{Link, OpenObject, ProgramInput};
@@ -192,6 +193,18 @@ impl<'obj> Attached<'obj> {
         if let Some(bss) = self.skel.maps.bss_data.as_mut() {
             // SAFETY: a plain u64 in the mmap'ed .bss; BPF reads it racily by design.
             unsafe { std::ptr::write_volatile(&mut bss.usersched_last_drain_ns, now) };
+        }
+    }
+
+    /// Tell BPF the loop submitted decisions: the next ops.dispatch() drains them.
+    pub fn note_submitted(&mut self) {
+        if let Some(bss) = self.skel.maps.bss_data.as_mut() {
+            let p = std::ptr::addr_of_mut!(bss.decisions_submitted);
+            // SAFETY: an aligned u64 in the mmap'ed .bss that only this
+            // thread writes; BPF reads it and drains whenever it changed.
+            // Release: the ring's producer position is visible first.
+            let n = unsafe { AtomicU64::from_ptr(p) };
+            n.store(n.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
         }
     }
 

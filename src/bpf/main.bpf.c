@@ -81,6 +81,9 @@ struct cpu_state {
 /* Tasks waiting in each LLC queue, refreshed as CPUs queue and dispatch. */
 u32 llc_nr_queued[STORELAND_MAX_LLCS];
 volatile u64 usersched_last_drain_ns;	/* written by the policy loop (CLOCK_MONOTONIC) */
+volatile u64 decisions_submitted;	/* bumped by the policy loop after it submits decisions */
+u64 decisions_seen;			/* decisions_submitted at the last full drain */
+u32 drain_first_count;			/* always 0; see apply_decisions() */
 u64 loop_woken_at_ns;			/* first wake-up of the policy loop since its last drain */
 u64 vtime_now;				/* largest vtime of any task that started running */
 u64 llc_last_scan_ns[STORELAND_MAX_LLCS];	/* last starvation check of each LLC queue */
@@ -858,12 +861,42 @@ static bool rescue_starving(s32 cpu, u32 llc)
 	return moved;
 }
 
+/*
+ * Apply the decisions user space submitted since the last drain. Most
+ * dispatches find none (a CPU going idle), and draining takes the ring's
+ * busy flag, one cache line that every CPU of the machine would write on
+ * every dispatch: only a CPU that sees a new submission drains. User space
+ * bumps the count after it advanced the ring (a release store), and x86
+ * keeps loads in order, so a CPU that sees the new count sees the records.
+ */
+static __always_inline void apply_decisions(void)
+{
+	u64 submitted = decisions_submitted;
+	/*
+	 * Started from a value the verifier cannot know: from a known 0 it
+	 * walks the callback once per possible count and gives up.
+	 */
+	struct drain_ctx dc = { .applied = drain_first_count };
+	long n;
+
+	if (submitted == decisions_seen)
+		return;
+	decisions_seen = submitted;
+	n = bpf_user_ringbuf_drain(&decisions, apply_decision, &dc, BPF_RB_NO_WAKEUP);
+	/*
+	 * Stopped at the batch limit, or another CPU held the ring: look
+	 * again. (Reading dc.applied here instead would make the verifier
+	 * track every count the callback can leave behind.)
+	 */
+	if (n < 0 || n >= STORELAND_DRAIN_BATCH)
+		decisions_seen = submitted - 1;
+}
+
 void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 {
-	struct drain_ctx dc = {};
 	u32 llc = llc_of(cpu), i;
 
-	bpf_user_ringbuf_drain(&decisions, apply_decision, &dc, BPF_RB_NO_WAKEUP);
+	apply_decisions();
 
 	if (scx_bpf_dsq_move_to_local(USERSCHED_DSQ, 0)) {
 		COUNT(usersched_runs);
