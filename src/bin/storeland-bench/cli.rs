@@ -30,8 +30,9 @@ pub struct Opts {
     pub schedulers: Option<Vec<String>>,
 
     /// Workloads, comma-separated: qd1, qd1-hogs, qd32, qd32-hogs (32 is
-    /// --high-qd), messaging, schbench, mixed; "fio" means the four qd*
-    /// ones, "all" every one [default: all].
+    /// --high-qd), messaging, schbench, mixed, qd1-hogs-rt (qd1-hogs with
+    /// fio in SCHED_FIFO: the latency floor no CPU scheduler can beat);
+    /// "fio" means the four qd* ones, "all" every one [default: all].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub workloads: Option<Vec<String>>,
 
@@ -129,6 +130,7 @@ pub fn workload_names(high_qd: u32) -> Vec<String> {
         "messaging".into(),
         "schbench".into(),
         "mixed".into(),
+        "qd1-hogs-rt".into(),
     ]
 }
 
@@ -247,7 +249,7 @@ mod tests {
             workload_list(&o.workloads, 32).unwrap(),
             vec!["qd1", "mixed"]
         );
-        assert_eq!(workload_list(&None, 32).unwrap().len(), 7);
+        assert_eq!(workload_list(&None, 32).unwrap().len(), 8);
         assert_eq!(
             workload_list(&Some(vec!["fio".into(), "qd1".into()]), 32).unwrap(),
             vec!["qd1", "qd1-hogs", "qd32", "qd32-hogs"]

@@ -44,6 +44,19 @@ pub fn spawn(
     stderr: &Path,
     death_signal: i32,
 ) -> io::Result<Child> {
+    spawn_with_policy(argv, stdout, stderr, death_signal, None)
+}
+
+/// spawn(), with the child in SCHED_FIFO at `fifo_prio` when given: the
+/// real-time class runs it ahead of every task of the CPU scheduler under
+/// test, whichever that is.
+pub fn spawn_with_policy(
+    argv: &[String],
+    stdout: &Path,
+    stderr: &Path,
+    death_signal: i32,
+    fifo_prio: Option<i32>,
+) -> io::Result<Child> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| io::Error::other("empty command"))?;
@@ -60,7 +73,8 @@ pub fn spawn(
         .stdout(out)
         .stderr(err)
         .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    // SAFETY: prctl and sched_setscheduler are async-signal-safe and touch
+    // no memory of ours.
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(
@@ -72,6 +86,14 @@ pub fn spawn(
             ) != 0
             {
                 return Err(io::Error::last_os_error());
+            }
+            if let Some(prio) = fifo_prio {
+                let param = libc::sched_param {
+                    sched_priority: prio,
+                };
+                if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -19,6 +19,8 @@ pub const HIGH_QD: u32 = 32;
 pub const MIXED_QD: u32 = 4;
 /// Seconds the hogs run before fio starts.
 pub const HOG_WARMUP_S: f64 = 1.0;
+/// Real-time priority of fio in the floor workload (qd1-hogs-rt).
+pub const FLOOR_FIFO_PRIO: i32 = 50;
 /// Estimated seconds to attach and detach a sched_ext scheduler.
 pub const ATTACH_EST_S: f64 = 6.0;
 
@@ -35,10 +37,37 @@ pub struct Settings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
-    Fio { iodepth: u32, hogs: bool },
+    /// With `rt`, fio runs in SCHED_FIFO: the machine's latency floor.
+    Fio {
+        iodepth: u32,
+        hogs: bool,
+        rt: bool,
+    },
     Mixed,
     Messaging,
     Schbench,
+}
+
+/// What a fio workload's name asks for: qd1 or qd<high_qd>, then -hogs,
+/// then -rt (fio in SCHED_FIFO).
+#[derive(Debug, PartialEq)]
+pub struct FioVariant {
+    pub iodepth: u32,
+    pub hogs: bool,
+    pub rt: bool,
+}
+
+pub fn fio_variant(name: &str, high_qd: u32) -> Option<FioVariant> {
+    let rt = name.ends_with("-rt");
+    let rest = name.strip_suffix("-rt").unwrap_or(name);
+    let hogs = rest.ends_with("-hogs");
+    let base = rest.strip_suffix("-hogs").unwrap_or(rest);
+    let iodepth = match base.strip_prefix("qd")?.parse::<u32>().ok()? {
+        1 => 1,
+        n if n == high_qd => n,
+        _ => return None,
+    };
+    Some(FioVariant { iodepth, hogs, rt })
 }
 
 /// One mixed-scenario fio job: a drive read (and written) from one CCX.
@@ -245,12 +274,8 @@ pub fn build(
             }
             p
         };
-        let base = name.strip_suffix("-hogs").unwrap_or(name);
-        let fio_kind = base == "qd1" || base == format!("qd{hq}");
-        let (kind, title, params, est, missing) = match name.as_str() {
-            _ if fio_kind => {
-                let hogs = name.ends_with("-hogs");
-                let iodepth = if base == "qd1" { 1 } else { hq };
+        let (kind, title, params, est, missing) = match fio_variant(name, hq) {
+            Some(FioVariant { iodepth, hogs, rt }) => {
                 let iodepth = if disc.fio_engine == "psync" {
                     1
                 } else {
@@ -266,23 +291,29 @@ pub fn build(
                     None
                 };
                 let title = format!(
-                    "fio 4k random read, queue depth {iodepth} per drive, all drives{}",
+                    "fio 4k random read, queue depth {iodepth} per drive, all drives{}{}",
                     if hogs {
                         ", with a CPU hog on every CPU"
+                    } else {
+                        ""
+                    },
+                    if rt {
+                        "; fio in SCHED_FIFO, ahead of any CPU scheduler: the machine's floor"
                     } else {
                         ""
                     }
                 );
                 let est = fio_est + if hogs { HOG_WARMUP_S + 1.0 } else { 0.0 };
-                (
-                    Kind::Fio { iodepth, hogs },
-                    title,
-                    fio_common(iodepth, hogs),
-                    est,
-                    missing,
-                )
+                let mut params = fio_common(iodepth, hogs);
+                if rt {
+                    params.insert(
+                        "fio_policy".into(),
+                        json!(format!("SCHED_FIFO {FLOOR_FIFO_PRIO}")),
+                    );
+                }
+                (Kind::Fio { iodepth, hogs, rt }, title, params, est, missing)
             }
-            "mixed" => {
+            None if name == "mixed" => {
                 let writes = s.allow_writes;
                 let mut p = fio_common(MIXED_QD, false);
                 p.insert(
@@ -322,7 +353,7 @@ pub fn build(
                 );
                 (Kind::Mixed, title, p, fio_est + HOG_WARMUP_S + 1.0, missing)
             }
-            "messaging" => {
+            None if name == "messaging" => {
                 let (tool, missing) = match &disc.messaging {
                     Some(Messaging::Hackbench(_)) => {
                         ("hackbench (rt-tests), process mode, sockets", None)
@@ -352,7 +383,7 @@ pub fn build(
                     missing,
                 )
             }
-            "schbench" => {
+            None if name == "schbench" => {
                 let per = topo.llcs.first().map_or(1, |l| l.len());
                 let p = BTreeMap::from([
                     ("message_threads".to_string(), json!(topo.llcs.len())),
@@ -369,7 +400,7 @@ pub fn build(
                 );
                 (Kind::Schbench, title, p, s.runtime_s + 2.0, missing)
             }
-            other => return Err(UsageError(format!("unknown workload '{other}'"))),
+            None => return Err(UsageError(format!("unknown workload '{name}'"))),
         };
         if let Some(why) = missing {
             skipped.push(Skipped {
@@ -539,6 +570,18 @@ mod tests {
         assert_eq!(jobs.len(), 3);
         assert!(jobs.iter().all(|j| j.drive.name == "a"));
         assert!(mixed_jobs(&t, &[]).is_empty());
+    }
+
+    #[test]
+    fn fio_workload_names() {
+        let v = |iodepth, hogs, rt| Some(FioVariant { iodepth, hogs, rt });
+        assert_eq!(fio_variant("qd1", 32), v(1, false, false));
+        assert_eq!(fio_variant("qd1-hogs", 32), v(1, true, false));
+        assert_eq!(fio_variant("qd1-hogs-rt", 32), v(1, true, true));
+        assert_eq!(fio_variant("qd16-hogs", 16), v(16, true, false));
+        assert_eq!(fio_variant("qd16", 32), None);
+        assert_eq!(fio_variant("mixed", 32), None);
+        assert_eq!(fio_variant("qd", 32), None);
     }
 
     #[test]

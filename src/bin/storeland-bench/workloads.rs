@@ -18,7 +18,7 @@ use storeland::topology::cpu_list;
 
 use crate::discover::{Discovery, Messaging};
 use crate::exec::{self, Waited};
-use crate::plan::{Kind, Plan, Workload, HOG_WARMUP_S, MIXED_QD};
+use crate::plan::{Kind, Plan, Workload, FLOOR_FIFO_PRIO, HOG_WARMUP_S, MIXED_QD};
 
 /// What one run produced.
 #[derive(Debug, Default)]
@@ -73,8 +73,8 @@ fn last_line(p: &Path) -> String {
 pub fn run(w: &Workload, ctx: &Ctx) -> Outcome {
     let mut out = Outcome::default();
     match &w.kind {
-        Kind::Fio { iodepth, hogs } => fio_run(w, ctx, *iodepth, *hogs, &mut out),
-        Kind::Mixed => fio_run(w, ctx, MIXED_QD, true, &mut out),
+        Kind::Fio { iodepth, hogs, rt } => fio_run(w, ctx, *iodepth, *hogs, *rt, &mut out),
+        Kind::Mixed => fio_run(w, ctx, MIXED_QD, true, false, &mut out),
         Kind::Messaging => messaging(ctx, &mut out),
         Kind::Schbench => schbench(ctx, &mut out),
     }
@@ -152,7 +152,7 @@ struct FioJobSpec {
     size: u64,
 }
 
-fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, out: &mut Outcome) {
+fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mut Outcome) {
     let set = &ctx.plan.settings;
     let Some(fio) = &ctx.disc.fio else {
         return out.fail("fio is not installed");
@@ -256,9 +256,15 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, out: &mut Outcome)
     let irq_before = fs::read_to_string(ctx.roots.proc.join("interrupts")).unwrap_or_default();
     let json_path = ctx.file("fio.json");
     let err_path = ctx.file("fio.log");
-    out.commands.push(exec::shell_words(&argv));
+    let fifo = rt.then_some(FLOOR_FIFO_PRIO);
+    let mut shown = exec::shell_words(&argv);
+    if let Some(prio) = fifo {
+        shown = format!("chrt -f {prio} {shown}");
+    }
+    out.commands.push(shown);
     let timeout = Duration::from_secs_f64((set.ramp_s + set.runtime_s) * 3.0 + 120.0);
-    let fio_status = match exec::spawn(&argv, &json_path, &err_path, libc::SIGINT) {
+    let fio_status = match exec::spawn_with_policy(&argv, &json_path, &err_path, libc::SIGINT, fifo)
+    {
         Ok(mut child) => match exec::wait(&mut child, timeout, true) {
             Waited::Exited(st) => Some(st),
             Waited::TimedOut => {
