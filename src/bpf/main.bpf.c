@@ -469,13 +469,11 @@ static bool usersched_is_late(void)
  */
 static u64 loop_wakeup_flag(bool urgent)
 {
-	u64 now = bpf_ktime_get_ns();
-
 	if (!urgent && bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) < REVIEW_WAKEUP_BYTES)
 		return BPF_RB_NO_WAKEUP;
 	if (loop_woken_at_ns > usersched_last_drain_ns)
 		return BPF_RB_NO_WAKEUP;	/* already woken, not drained yet */
-	loop_woken_at_ns = now;
+	loop_woken_at_ns = bpf_ktime_get_ns();
 	/*
 	 * Forced: the ring's own wake-up only fires when the reader has
 	 * caught up, and unread reviews may sit in front of this record.
@@ -660,7 +658,19 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
-	/* Per-CPU kthreads (ksoftirqd, NVMe completion kworkers) stay local. */
+	/*
+	 * Per-CPU kthreads (ksoftirqd, NVMe completion kworkers) stay local,
+	 * except when a higher class took their CPU and sent them back
+	 * (cpu_release): put back on that local queue they would be sent back
+	 * at every RT wake-up there, and the kernel ejects a scheduler whose
+	 * task is re-enqueued 256 times without running. The CCX queue holds
+	 * them for that CPU's next pick.
+	 */
+	if (is_pcpu_kthread(p) && (enq_flags & SCX_ENQ_REENQ)) {
+		queue_fallback(p, tctx);
+		COUNT(fastpath_kthread);
+		return;
+	}
 	if (is_pcpu_kthread(p)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		COUNT(fastpath_kthread);

@@ -151,15 +151,19 @@ fn accept_loop(listener: UnixListener, inner: PathBuf, exit: Arc<AtomicBool>) {
 /// client whose write found the connection already closed would see a broken
 /// pipe instead of the reason. Never blocks the accept loop for long.
 fn refuse_busy(stream: &mut UnixStream) {
-    let quick = Some(Duration::from_millis(100));
-    let _ = stream.set_read_timeout(quick);
-    let _ = stream.set_write_timeout(quick);
-    // Up to the end of the first line: a client may write its request in
-    // pieces, and any piece written after we close would fail.
-    let deadline = Instant::now() + Duration::from_millis(100);
+    const WAIT: Duration = Duration::from_millis(100);
+    let _ = stream.set_write_timeout(Some(WAIT));
+    // Up to the end of the first line, within WAIT in all (each read gets
+    // what is left of it): a client may write its request in pieces, and
+    // any piece written after we close would fail.
+    let deadline = Instant::now() + WAIT;
     let mut request = [0u8; 4096];
     let mut seen = 0;
-    while seen < request.len() && Instant::now() < deadline {
+    while seen < request.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match stream.read(&mut request[seen..]) {
             Ok(0) | Err(_) => break,
             Ok(n) if request[seen..seen + n].contains(&b'\n') => break,

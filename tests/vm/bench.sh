@@ -42,7 +42,6 @@ check "results.json, report.md and the plots exist" sh -c "
     done"
 check "the report compares EEVDF and scx_storeland" \
     grep -q '| workload | metric | EEVDF | scx_storeland | scx_storeland ×EEVDF |' "$OUT/report.md"
-check "the report has the SCHED_FIFO floor run (qd1-hogs-rt)" grep -q '^| qd1-hogs-rt | ' "$OUT/report.md"
 check "every run succeeded (none ejected)" sh -c "runs_line() { grep -E '^[0-9]+ runs: ' $OUT/report.md; }
     runs_line | grep -q ', 0 failed, 0 interrupted' || { runs_line; grep -A8 '^| # |' $OUT/report.md; exit 1; }"
 check "results.json says complete" grep -q '"status": "complete"' "$OUT/results.json"

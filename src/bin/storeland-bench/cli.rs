@@ -31,8 +31,9 @@ pub struct Opts {
 
     /// Workloads, comma-separated: qd1, qd1-hogs, qd32, qd32-hogs (32 is
     /// --high-qd), messaging, schbench, mixed, qd1-hogs-rt (qd1-hogs with
-    /// fio in SCHED_FIFO: the latency floor no CPU scheduler can beat);
-    /// "fio" means the four qd* ones, "all" every one [default: all].
+    /// fio in SCHED_FIFO: the latency floor no CPU scheduler can beat,
+    /// only when named); "fio" means the four qd* ones, "all" every other
+    /// one [default: all].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub workloads: Option<Vec<String>>,
 
@@ -130,9 +131,11 @@ pub fn workload_names(high_qd: u32) -> Vec<String> {
         "messaging".into(),
         "schbench".into(),
         "mixed".into(),
-        "qd1-hogs-rt".into(),
     ]
 }
+
+/// Workloads run only when named: the floor measurement (qd1-hogs-rt).
+pub const EXTRA_WORKLOADS: [&str; 1] = ["qd1-hogs-rt"];
 
 /// Expand the --workloads list (groups, duplicates) into run order.
 pub fn workload_list(list: &Option<Vec<String>>, high_qd: u32) -> Result<Vec<String>, UsageError> {
@@ -140,17 +143,23 @@ pub fn workload_list(list: &Option<Vec<String>>, high_qd: u32) -> Result<Vec<Str
     let Some(list) = list else {
         return Ok(all);
     };
+    // "all" stops before the extras; they can only be named.
+    let known: Vec<String> = all
+        .iter()
+        .cloned()
+        .chain(EXTRA_WORKLOADS.iter().map(|w| w.to_string()))
+        .collect();
     let mut want: Vec<&String> = Vec::new();
     for w in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match w {
             "all" => want.extend(&all),
             "fio" => want.extend(&all[..4]),
-            w => match all.iter().find(|x| *x == w) {
+            w => match known.iter().find(|x| *x == w) {
                 Some(x) => want.push(x),
                 None => {
                     return Err(UsageError(format!(
                         "unknown workload '{w}' (known: {}, fio, all)",
-                        all.join(", ")
+                        known.join(", ")
                     )))
                 }
             },
@@ -159,7 +168,7 @@ pub fn workload_list(list: &Option<Vec<String>>, high_qd: u32) -> Result<Vec<Str
     if want.is_empty() {
         return Err(UsageError("--workloads is empty".into()));
     }
-    Ok(all.iter().filter(|w| want.contains(w)).cloned().collect())
+    Ok(known.iter().filter(|w| want.contains(w)).cloned().collect())
 }
 
 /// Parse --sched-args NAME=ARGS into (scheduler name, argv words).
@@ -249,7 +258,13 @@ mod tests {
             workload_list(&o.workloads, 32).unwrap(),
             vec!["qd1", "mixed"]
         );
-        assert_eq!(workload_list(&None, 32).unwrap().len(), 8);
+        assert_eq!(workload_list(&None, 32).unwrap().len(), 7);
+        assert_eq!(
+            workload_list(&Some(vec!["qd1-hogs-rt".into(), "all".into()]), 32)
+                .unwrap()
+                .len(),
+            8
+        );
         assert_eq!(
             workload_list(&Some(vec!["fio".into(), "qd1".into()]), 32).unwrap(),
             vec!["qd1", "qd1-hogs", "qd32", "qd32-hogs"]
