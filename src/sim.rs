@@ -336,30 +336,13 @@ impl Simulator {
                 TaskClass::Batch => false,
             };
         if fast_wakeup {
-            // A review is due: user space gets a copy, the task does not wait.
-            if task.fast_placements >= self.cfg.review_every {
-                task.fast_placements = 0;
-                let record = TaskObservation {
-                    placed: true,
-                    ..self.observe(t)
-                };
-                self.reviews
-                    .push((self.now + self.cfg.user_delay_ns, record));
-            }
-            let task = &mut self.tasks[t];
-            task.fast_placements += 1;
             let home = if task.irq_wake {
                 task.waker_cpu
             } else {
                 task.prev_cpu as i32
             };
-            let llc = self.topo.llc_of(home);
-            let deadline =
-                self.policy
-                    .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
-            let slice = self.policy.slice(task.class, task.spec.weight);
             let preempt = task.class == TaskClass::LatencyCritical;
-            self.queue(t, llc, slice, deadline, preempt);
+            self.place_in_bpf(t, home, preempt);
             return;
         }
         // Slice expiry: BPF requeues it from the cached class.
@@ -373,10 +356,39 @@ impl Simulator {
             self.queue(t, llc, slice, deadline, false);
             return;
         }
+        // One allowed CPU: no placement to choose, and none to wait for.
+        if task.spec.allowed.as_ref().is_some_and(|a| a.len() == 1) {
+            let home = task.prev_cpu as i32;
+            self.place_in_bpf(t, home, false);
+            return;
+        }
         if self.now >= self.cfg.warmup_ns {
             task.report.user_round_trips += 1;
         }
         task.state = State::InUserSpace(self.now + self.cfg.user_delay_ns);
+    }
+
+    /// BPF queues task `t` from its cached class in the LLC of `home`;
+    /// user space gets a copy to review every `review_every` placements,
+    /// and the task does not wait for the answer.
+    fn place_in_bpf(&mut self, t: usize, home: i32, preempt: bool) {
+        if self.tasks[t].fast_placements >= self.cfg.review_every {
+            self.tasks[t].fast_placements = 0;
+            let record = TaskObservation {
+                placed: true,
+                ..self.observe(t)
+            };
+            self.reviews
+                .push((self.now + self.cfg.user_delay_ns, record));
+        }
+        let task = &mut self.tasks[t];
+        task.fast_placements += 1;
+        let llc = self.topo.llc_of(home);
+        let deadline =
+            self.policy
+                .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
+        let slice = self.policy.slice(task.class, task.spec.weight);
+        self.queue(t, llc, slice, deadline, preempt);
     }
 
     fn apply_user_decisions(&mut self) {

@@ -265,6 +265,9 @@ fn pinned_tasks_never_leave_their_cpus_and_still_get_their_share() {
             t.name,
             t.runtime_ns
         );
+        // One allowed CPU leaves user space nothing to place: BPF queues
+        // it (a higher class holding that CPU must find it queued).
+        assert_eq!(t.user_round_trips, 0, "{} waited for user space", t.name);
     }
 }
 

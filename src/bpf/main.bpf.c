@@ -666,13 +666,11 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 * task is re-enqueued 256 times without running. The CCX queue holds
 	 * them for that CPU's next pick.
 	 */
-	if (is_pcpu_kthread(p) && (enq_flags & SCX_ENQ_REENQ)) {
-		queue_fallback(p, tctx);
-		COUNT(fastpath_kthread);
-		return;
-	}
 	if (is_pcpu_kthread(p)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		if (enq_flags & SCX_ENQ_REENQ)
+			queue_fallback(p, tctx);
+		else
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		COUNT(fastpath_kthread);
 		return;
 	}
@@ -723,13 +721,21 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 
 	/*
-	 * Its CPU is held by a higher class. The kernel's ext deadline server
-	 * will pick a task there in a short window, and if that pick finds
-	 * nothing (the task still with user space) the server stops until
-	 * the CPU's SCHED_EXT queue next goes from empty to non-empty, which
-	 * a pinned busy task never lets happen. Keep it where a pick finds it.
+	 * A task that may run on one CPU only leaves user space no placement
+	 * to choose, and one that waits there for an answer is what goes
+	 * wrong when a higher class holds its CPU: the kernel's ext deadline
+	 * server picks there in short windows, and an empty pick stops the
+	 * server until the CPU's SCHED_EXT queue next goes from empty to
+	 * non-empty, which a pinned busy task never lets happen. The CPU's
+	 * released flag alone does not cover it: a server window clears it
+	 * (cpu_acquire) and the task's slice can run out just as the window
+	 * closes. BPF keeps such a task where a pick finds it; user space
+	 * reviews its class every review_every placements.
 	 */
-	if (cpu_is_released(scx_bpf_task_cpu(p))) {
+	if (p->nr_cpus_allowed == 1 || cpu_is_released(scx_bpf_task_cpu(p))) {
+		if (tctx->fast_placements >= review_every && queue_to_user(p, tctx, enq_flags, true))
+			tctx->fast_placements = 0;
+		tctx->fast_placements++;
 		COUNT(fastpath_requeue);
 		queue_fallback(p, tctx);
 		return;
