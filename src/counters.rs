@@ -45,6 +45,8 @@ pub struct Counters {
     pub requeued: u64,
     /// Slice expiries BPF requeued itself from the cached class.
     pub fastpath_requeue: u64,
+    /// Wake-ups from hard or soft IRQ context (NVMe completions).
+    pub irq_wakeups: u64,
     /// Tasks BPF ran first because they had waited too long (the
     /// starvation guard that keeps the kernel's watchdog from firing).
     pub starvation_rescues: u64,
@@ -73,6 +75,7 @@ impl Counters {
             total.preemptions += s.preemptions;
             total.requeued += s.requeued;
             total.fastpath_requeue += s.fastpath_requeue;
+            total.irq_wakeups += s.irq_wakeups;
             total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
                 for (bucket, n) in hist.iter_mut().enumerate() {
@@ -161,7 +164,7 @@ impl fmt::Display for Counters {
              fastpath_interactive={} fastpath_requeue={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
-             preemptions={} requeued={} starvation_rescues={}",
+             preemptions={} requeued={} irq_wakeups={} starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -180,6 +183,7 @@ impl fmt::Display for Counters {
             self.usersched_runs,
             self.preemptions,
             self.requeued,
+            self.irq_wakeups,
             self.starvation_rescues,
         )
     }
@@ -242,7 +246,7 @@ mod tests {
         );
         assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
         assert!(
-            line.ends_with(" usersched_runs=0 preemptions=0 requeued=0 starvation_rescues=0"),
+            line.ends_with(" preemptions=0 requeued=0 irq_wakeups=0 starvation_rescues=0"),
             "{line}"
         );
     }

@@ -93,6 +93,8 @@ pub struct TaskObservation {
     pub kthread: bool,
     /// BPF placed the task itself; only its class is to be reviewed.
     pub placed: bool,
+    /// It ran `max_lag` without sleeping or waking another task.
+    pub cpu_hog: bool,
     /// Weighted virtual runtime (ns scaled by 100/weight).
     pub vtime: u64,
     /// Runtime since the task last woke up, ns.
@@ -260,10 +262,22 @@ impl Policy {
     }
 
     /// Slice of a task: its class's, scaled by weight, within the bounds.
-    /// BPF computes the same (`task_slice()` in main.bpf.c).
-    pub fn slice(&self, class: TaskClass, weight: u32) -> u64 {
+    /// A CPU hog (it ran `max_lag` without sleeping or waking another task)
+    /// queues as late as lag goes, so its slice decides only how long the
+    /// tasks behind it wait: it takes turns with the shortest slice, and
+    /// its share (vtime) stays the same. (A 10 ms batch slice made I/O
+    /// threads that count as batch work wait two or three hog slices.) A
+    /// producer that wakes its consumers keeps the batch slice: shorter
+    /// turns for it cut their batches (hackbench 1.18x EEVDF). BPF computes
+    /// the same (`task_slice()` in main.bpf.c).
+    pub fn slice(&self, class: TaskClass, weight: u32, cpu_hog: bool) -> u64 {
         let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
-        (self.class_slice_ns(class).saturating_mul(weight) / NICE0_WEIGHT)
+        let base = if cpu_hog {
+            self.cfg.slice_min_ns
+        } else {
+            self.class_slice_ns(class)
+        };
+        (base.saturating_mul(weight) / NICE0_WEIGHT)
             .clamp(self.cfg.slice_min_ns, self.cfg.slice_max_ns)
     }
 
@@ -271,7 +285,7 @@ impl Policy {
     pub fn decide(&self, task: &TaskObservation, load: &LoadView) -> Decision {
         let class = self.classify(task);
         let deadline = self.deadline(class, task.vtime, task.exec_runtime, task.weight);
-        let slice = self.slice(class, task.weight);
+        let slice = self.slice(class, task.weight, task.cpu_hog);
 
         Decision {
             pid: task.pid,
@@ -440,6 +454,34 @@ mod tests {
     }
 
     #[test]
+    fn cpu_hogs_take_turns_with_the_shortest_slice() {
+        let p = policy();
+        let cfg = p.config().clone();
+        let lag = cfg.max_lag_ns;
+        let hog_task = |pid, weight| TaskObservation {
+            cpu_hog: true,
+            ..task(pid, 0, lag, weight)
+        };
+        // Ran as long without sleeping, but woke other tasks meanwhile.
+        let busy = p.decide(&task(1, 0, lag, 100), &idle());
+        let hog = p.decide(&hog_task(2, 100), &idle());
+        let heavy_hog = p.decide(&hog_task(3, 400), &idle());
+        assert_eq!(
+            (busy.class, hog.class),
+            (TaskClass::Batch, TaskClass::Batch)
+        );
+        assert_eq!(busy.slice_ns, 10 * MS, "a producer keeps the batch slice");
+        assert_eq!(hog.slice_ns, cfg.slice_min_ns);
+        assert_eq!(
+            heavy_hog.slice_ns,
+            4 * cfg.slice_min_ns,
+            "still scaled by weight"
+        );
+        // Its share is untouched: same vtime and lag, same deadline.
+        assert_eq!(busy.deadline, hog.deadline);
+    }
+
+    #[test]
     fn slices_stay_within_bounds_for_every_weight_and_class() {
         let p = policy();
         let cfg = p.config().clone();
@@ -447,6 +489,10 @@ mod tests {
             for t in [
                 task(1, 0, 0, weight),
                 task(1, 0, 50 * MS, weight),
+                TaskObservation {
+                    cpu_hog: true,
+                    ..task(1, 0, 500 * MS, weight)
+                },
                 io_task(1, 0),
             ] {
                 let t = TaskObservation { weight, ..t };

@@ -349,10 +349,7 @@ impl Simulator {
         if !task.woke_up && task.report.runs > 0 && task.fast_placements < self.cfg.review_every {
             task.fast_placements += 1;
             let llc = self.topo.llc_of(task.prev_cpu as i32);
-            let deadline =
-                self.policy
-                    .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
-            let slice = self.policy.slice(task.class, task.spec.weight);
+            let (deadline, slice) = self.cached_class_placement(t);
             self.queue(t, llc, slice, deadline, false);
             return;
         }
@@ -381,14 +378,29 @@ impl Simulator {
             self.reviews
                 .push((self.now + self.cfg.user_delay_ns, record));
         }
-        let task = &mut self.tasks[t];
-        task.fast_placements += 1;
+        self.tasks[t].fast_placements += 1;
         let llc = self.topo.llc_of(home);
+        let (deadline, slice) = self.cached_class_placement(t);
+        self.queue(t, llc, slice, deadline, preempt);
+    }
+
+    /// Deadline and slice of task `t` from its cached class, as BPF's
+    /// task_deadline() and task_slice() compute them.
+    fn cached_class_placement(&self, t: usize) -> (u64, u64) {
+        let task = &self.tasks[t];
         let deadline =
             self.policy
                 .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
-        let slice = self.policy.slice(task.class, task.spec.weight);
-        self.queue(t, llc, slice, deadline, preempt);
+        let slice = self
+            .policy
+            .slice(task.class, task.spec.weight, self.is_cpu_hog(t));
+        (deadline, slice)
+    }
+
+    /// No simulated task wakes another while it runs, so a CPU hog is one
+    /// that ran `max_lag` since it last slept.
+    fn is_cpu_hog(&self, t: usize) -> bool {
+        self.tasks[t].exec_runtime >= self.policy.config().max_lag_ns
     }
 
     fn apply_user_decisions(&mut self) {
@@ -430,6 +442,7 @@ impl Simulator {
             slept_in_iowait: task.slept_in_iowait,
             kthread: false,
             placed: false,
+            cpu_hog: self.is_cpu_hog(t),
             vtime: task.vtime,
             exec_runtime: task.exec_runtime,
             avg_runtime: task.avg_runtime,
