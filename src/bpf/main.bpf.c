@@ -1003,10 +1003,10 @@ int kick_idle_cpu(void *ctx)
 
 /*
  * Hard IRQ context is a field of preempt_count whose place depends on the
- * kernel: 7.x put it above a new 8-bit hardirq-disable count (bit 24, not
- * 16), and bpf_in_hardirq() still reads the old place, so on the VM's 7.3
- * kernel it missed nearly every NVMe completion (a trace of fio's wake-ups
- * showed preempt_count 0x1000004 from the idle task, irq_wake false). The
+ * kernel: on the VM's 7.3 kernel it is at bit 24, not 16, and
+ * bpf_in_hardirq() still reads bit 16, so it missed nearly every NVMe
+ * completion (a trace of fio's wake-ups showed preempt_count 0x1000004 from
+ * the idle task, irq_wake false). The
  * tick always runs in the timer's hard IRQ: the lowest count bit set there,
  * above the softirq byte, is HARDIRQ_OFFSET, and the field is 4 bits wide.
  */
