@@ -557,6 +557,21 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 }
 
 /*
+ * Count a placement BPF makes from the cached class. When a review is due,
+ * user space gets a copy to reclassify the task, but the task does not wait
+ * for the answer (a round trip through a busy machine is what set the tail
+ * latency). A class-only decision comes back and resets the count; if the
+ * ring is full, the next placement tries again.
+ */
+static void count_bpf_placement(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	if (tctx->fast_placements >= review_every &&
+	    !usersched_is_late() && queue_to_user(p, tctx, enq_flags, true))
+		tctx->fast_placements = 0;
+	tctx->fast_placements++;
+}
+
+/*
  * A latency-critical or interactive task woke up: BPF places it at once, as
  * the policy would for its cached class, in the LLC where its completion
  * arrived (or where it last ran), ahead of batch work. A latency-critical
@@ -588,18 +603,7 @@ static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 e
 		return false;
 	}
 
-	/*
-	 * Its review is due: user space gets a copy to reclassify it, but
-	 * the task does not wait for the answer (a round trip through a busy
-	 * machine is what set the tail latency). A class-only decision comes
-	 * back and resets the count; if the ring is full, the next wake-up
-	 * tries again.
-	 */
-	if (tctx->fast_placements >= review_every &&
-	    !usersched_is_late() && queue_to_user(p, tctx, enq_flags, true))
-		tctx->fast_placements = 0;
-
-	tctx->fast_placements++;
+	count_bpf_placement(p, tctx, enq_flags);
 	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
 	queue_in_llc(p, llc_of(home), task_slice(p, tctx), task_deadline(p, tctx),
 		     tctx->class == STORELAND_CLASS_LATCRIT);
@@ -758,9 +762,7 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 * reviews its class every review_every placements.
 	 */
 	if (p->nr_cpus_allowed == 1 || cpu_is_released(scx_bpf_task_cpu(p))) {
-		if (tctx->fast_placements >= review_every && queue_to_user(p, tctx, enq_flags, true))
-			tctx->fast_placements = 0;
-		tctx->fast_placements++;
+		count_bpf_placement(p, tctx, enq_flags);
 		COUNT(fastpath_requeue);
 		queue_fallback(p, tctx);
 		return;
@@ -1006,9 +1008,9 @@ int kick_idle_cpu(void *ctx)
  * kernel: on the VM's 7.3 kernel it is at bit 24, not 16, and
  * bpf_in_hardirq() still reads bit 16, so it missed nearly every NVMe
  * completion (a trace of fio's wake-ups showed preempt_count 0x1000004 from
- * the idle task, irq_wake false). The
- * tick always runs in the timer's hard IRQ: the lowest count bit set there,
- * above the softirq byte, is HARDIRQ_OFFSET, and the field is 4 bits wide.
+ * the idle task, irq_wake false). The tick always runs in the timer's hard
+ * IRQ: the lowest count bit set there, above the softirq byte, is
+ * HARDIRQ_OFFSET, and the field is 4 bits wide.
  */
 static void learn_hardirq_bits(void)
 {
