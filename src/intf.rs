@@ -39,7 +39,6 @@ pub const TF_IOWAIT: u64 = generated::storeland_task_flags_STORELAND_TF_IOWAIT a
 pub const TF_KTHREAD: u64 = generated::storeland_task_flags_STORELAND_TF_KTHREAD as u64;
 pub const TF_IRQ_WAKE: u64 = generated::storeland_task_flags_STORELAND_TF_IRQ_WAKE as u64;
 pub const TF_PLACED: u64 = generated::storeland_task_flags_STORELAND_TF_PLACED as u64;
-pub const TF_CPU_HOG: u64 = generated::storeland_task_flags_STORELAND_TF_CPU_HOG as u64;
 /// Bits of `dispatch_decision.flags`.
 pub const DF_PREEMPT: u16 = generated::storeland_decision_flags_STORELAND_DF_PREEMPT as u16;
 pub const DF_CLASS_ONLY: u16 = generated::storeland_decision_flags_STORELAND_DF_CLASS_ONLY as u16;
@@ -95,6 +94,7 @@ mod tests {
         assert_eq!(offset_of!(cpu_counters, wakeups_seen), 528);
         assert_eq!(offset_of!(cpu_counters, fastpath_interactive), 536);
         assert_eq!(offset_of!(cpu_counters, irq_wakeups), 544);
+        assert_eq!(offset_of!(cpu_counters, hog_turns_cut), 552);
         assert_eq!(offset_of!(cpu_counters, queue_wait), 576);
         assert_eq!(offset_of!(cpu_counters, queued_to_user), 0);
         assert_eq!(offset_of!(cpu_counters, usersched_runs), 80);
@@ -109,15 +109,8 @@ mod tests {
     fn markers_and_flags_are_distinct() {
         assert_eq!(CPU_ANY, -1);
         assert_eq!(LLC_ANY, -1);
-        let flags = [
-            TF_WAKEUP,
-            TF_IOWAIT,
-            TF_KTHREAD,
-            TF_IRQ_WAKE,
-            TF_PLACED,
-            TF_CPU_HOG,
-        ];
-        assert_eq!(flags.iter().fold(0, |acc, f| acc | f).count_ones(), 6);
+        let flags = [TF_WAKEUP, TF_IOWAIT, TF_KTHREAD, TF_IRQ_WAKE, TF_PLACED];
+        assert_eq!(flags.iter().fold(0, |acc, f| acc | f).count_ones(), 5);
         assert_eq!((DF_PREEMPT | DF_CLASS_ONLY).count_ones(), 2);
         for class in TaskClass::ALL {
             assert!((class as u32) < NR_CLASSES);
@@ -140,7 +133,6 @@ impl From<&queued_task> for TaskObservation {
             slept_in_iowait: q.flags & TF_IOWAIT != 0,
             kthread: q.flags & TF_KTHREAD != 0,
             placed: q.flags & TF_PLACED != 0,
-            cpu_hog: q.flags & TF_CPU_HOG != 0,
             vtime: q.vtime,
             exec_runtime: q.exec_runtime,
             avg_runtime: q.avg_runtime,

@@ -391,9 +391,7 @@ impl Simulator {
         let deadline =
             self.policy
                 .deadline(task.class, task.vtime, task.exec_runtime, task.spec.weight);
-        let slice = self
-            .policy
-            .slice(task.class, task.spec.weight, self.is_cpu_hog(t));
+        let slice = self.policy.slice(task.class, task.spec.weight);
         (deadline, slice)
     }
 
@@ -401,6 +399,18 @@ impl Simulator {
     /// that ran `max_lag` since it last slept.
     fn is_cpu_hog(&self, t: usize) -> bool {
         self.tasks[t].exec_runtime >= self.policy.config().max_lag_ns
+    }
+
+    /// BPF's check at each tick (here at each step): a running hog gives
+    /// way once something other than a hog waits first in its CCX queue.
+    fn hog_turn_over(&self, t: usize, cpu: usize) -> bool {
+        let first_waiter = self.queues[self.cpus[cpu].llc].values().next();
+        let first_waiter_is_hog = first_waiter
+            .filter(|&&o| self.allowed(o, cpu))
+            .map(|&o| self.is_cpu_hog(o));
+        let turn = self.now - self.cpus[cpu].running_since;
+        self.policy
+            .hog_turn_over(self.is_cpu_hog(t), turn, first_waiter_is_hog)
     }
 
     fn apply_user_decisions(&mut self) {
@@ -442,7 +452,6 @@ impl Simulator {
             slept_in_iowait: task.slept_in_iowait,
             kthread: false,
             placed: false,
-            cpu_hog: self.is_cpu_hog(t),
             vtime: task.vtime,
             exec_runtime: task.exec_runtime,
             avg_runtime: task.avg_runtime,
@@ -575,6 +584,10 @@ impl Simulator {
             }
 
             let llc = self.cpus[cpu].llc;
+            if self.hog_turn_over(t, cpu) {
+                self.tasks[t].slice_left = 0;
+            }
+            let task = &self.tasks[t];
             let expired = task.slice_left == 0;
             let preempted = self.cpus[cpu].preempt;
             if !expired && !preempted {

@@ -146,6 +146,51 @@ fn interactive_wakeups_never_wait_for_user_space() {
     }
 }
 
+/// A CPU hog's slice decides only how long the tasks behind it wait. Other
+/// work waiting behind hogs (threads doing 3 ms of work every 20 ms: batch
+/// work within its share) waits at most `slice_min` plus a user-space round
+/// trip; hogs waiting behind hogs take turns a whole batch slice at a time
+/// (cut short, every switch among them costs them throughput).
+#[test]
+fn hogs_give_way_to_other_work_but_take_long_turns_among_themselves() {
+    let cfg = default_cfg();
+    let topo = CcxTopology::new(vec![vec![0, 1]]).unwrap();
+    let secs = 2;
+
+    let alone = run(cfg.clone(), topo.clone(), hogs(4, 2), secs);
+    // 2 CPUs, 4 hogs, 10 ms turns: 100 turns each; a turn per slice_min
+    // would be 8 times as many.
+    let turns = 2 * secs * 1_000 * MS / (2 * cfg.slice_ns) / 4;
+    for t in &alone {
+        assert!(t.runs <= turns * 3 / 2, "{} ran {} turns", t.name, t.runs);
+        assert!(t.runs >= turns / 2, "{} ran {} turns", t.name, t.runs);
+    }
+
+    let mut tasks = hogs(4, 2);
+    tasks.extend((0..2).map(|i| {
+        let worker = Behavior::Sleeper {
+            run_ns: 3 * MS,
+            sleep_ns: 17 * MS,
+        };
+        TaskSpec::new(&format!("worker{i}"), worker, i)
+    }));
+    // Hogs are hogs once they ran max_lag, at a third of a CPU each: count
+    // from then on.
+    let sim = SimConfig {
+        duration_ns: secs * 1_000 * MS,
+        warmup_ns: 4 * cfg.max_lag_ns,
+        ..SimConfig::default()
+    };
+    let r = Simulator::new(sim, policy(cfg.clone(), topo), tasks).run();
+    let workers = named(&r, "worker");
+    for t in &workers {
+        assert_eq!(t.class, TaskClass::Batch, "{}", t.name);
+    }
+    let p99 = all_waits_pct(&workers, 99.0);
+    let bound = cfg.slice_min_ns + 100 * US;
+    assert!(p99 <= bound, "workers' wake-to-run p99 {p99} ns > {bound}");
+}
+
 #[test]
 fn hogs_share_cpus_in_proportion_to_their_weights() {
     let mut tasks: Vec<TaskSpec> = Vec::new();

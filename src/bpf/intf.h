@@ -53,8 +53,6 @@ enum storeland_task_flags {
 	STORELAND_TF_IRQ_WAKE	= 1U << 3,
 	/* BPF has placed the task already: user space only reviews its class. */
 	STORELAND_TF_PLACED	= 1U << 4,
-	/* It ran max_lag_ns without sleeping or waking another task: pure computation. */
-	STORELAND_TF_CPU_HOG	= 1U << 5,
 };
 
 /*
@@ -144,7 +142,8 @@ struct cpu_counters {
 	u64 wakeups_seen;	/* woken tasks that started running */
 	u64 fastpath_interactive;/* interactive wake-ups placed by BPF */
 	u64 irq_wakeups;	/* wake-ups from hard or soft IRQ context (NVMe completions) */
-	u64 pad2[3];
+	u64 hog_turns_cut;	/* CPU hogs that gave their CPU up to other waiting work */
+	u64 pad2[2];
 	/* Runnable to running (any wait, any class), on this CPU: summed per LLC. */
 	u64 queue_wait[STORELAND_LAT_BUCKETS];
 };

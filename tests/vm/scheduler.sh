@@ -177,6 +177,33 @@ pinned_stays() {
 check "a task pinned to CPU 1 stays there among hogs" pinned_stays
 check "still attached after the affinity check" still_enabled
 
+# CPU hogs give their turn up to other work waiting in their CCX (at a tick,
+# once they ran slice/8) instead of running out their batch slice.
+periodic_worker() { # SECONDS: a little work, 10 ms asleep, again
+    local end=$(($(_vm_now_cs) + $1 * 100)) i
+    while [ "$(_vm_now_cs)" -lt "$end" ]; do
+        i=0
+        while [ "$i" -lt 300 ]; do i=$((i + 1)); done
+        sleep 0.01
+    done
+}
+worker_among_hogs() {
+    stress-ng --cpu "$ncpu" --timeout 8 >/dev/null 2>&1 &
+    hogs=$!
+    sleep 1
+    periodic_worker 3
+    kill "$hogs" 2>/dev/null
+    wait "$hogs" 2>/dev/null
+    return 0
+}
+before_lines=$(grep -c 'counters: ' "$LOG")
+before=$(last_counters)
+check "a periodic task runs among CPU hogs" worker_among_hogs
+check "scheduler logged counters after the run" next_counters "$before_lines"
+after=$(last_counters)
+note "worker among hogs: hog_turns_cut +$(delta hog_turns_cut)"
+check "CPU hogs gave their turn up to the waiting task" positive "$(delta hog_turns_cut)"
+
 # --- stats under load: --monitor, --monitor --json and top --once -----------
 # The LLCs as the guest kernel sees them, "0,1 2,3", in LLC id order.
 sysfs_llcs() {
