@@ -193,8 +193,8 @@ pub fn format_text(s: &StorelandStats) -> String {
     t += &format!(
         "[storeland] up {:.1}s restarts {} | cpu {:.1}% irq {:.1}% | user {:.0}/s fast {:.0}/s \
          (share {}) congested {:.0}/s stale {:.0}/s redirected {:.0}/s steals {:.0}/s | \
-         ring {:.0}% batch {}/{} pending {} deferred {:.0}/s | xllc {} waker-llc {} preempt {:.0}/s | \
-         daemon {} loop {} majflt {}\n",
+         ring {:.0}% batch {}/{} pending {} deferred {:.0}/s | xllc {} waker-llc {} preempt {:.0}/s \
+         irq-wake {:.0}/s hog-cut {:.0}/s | daemon {} loop {} majflt {}\n",
         s.uptime_s,
         s.restarts,
         s.cpu_util_pct,
@@ -214,6 +214,8 @@ pub fn format_text(s: &StorelandStats) -> String {
         opt(s.cross_llc_migrations_per_sec, "/s"),
         opt(s.wakeups_on_waker_llc_pct, "%"),
         s.preemptions_per_sec,
+        s.irq_wakeups_per_sec,
+        s.hog_turns_cut_per_sec,
         opt(s.daemon_cpu_pct, "%"),
         opt(s.daemon_loop_cpu_pct, "%"),
         s.daemon_major_faults

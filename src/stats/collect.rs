@@ -283,6 +283,8 @@ fn compute(
         ),
         wakeups_on_waker_llc_pct: locality.map(round1),
         preemptions_per_sec: rate(now.preemptions, then.preemptions),
+        irq_wakeups_per_sec: rate(now.irq_wakeups, then.irq_wakeups),
+        hog_turns_cut_per_sec: rate(now.hog_turns_cut, then.hog_turns_cut),
         daemon_loop_cpu_pct: daemon_pct(
             d.and_then(|d| d.loop_cpu_ns),
             pd.and_then(|d| d.loop_cpu_ns),
@@ -451,6 +453,8 @@ mod tests {
             s.per_cpu[1].requeued = n / 4;
             s.per_cpu[2].fastpath_latcrit = n;
             s.per_cpu[3].fastpath_interactive = n / 2;
+            s.per_cpu[0].irq_wakeups = n * 2;
+            s.per_cpu[2].hog_turns_cut = n / 10;
             // Latency-critical wake-ups: all in [3, 7) us on CPU 1, none for batch.
             s.per_cpu[1].wake_lat[TaskClass::LatencyCritical as usize][2] = n;
             s.cross_llc_migrations = Some(n / 2);
@@ -472,6 +476,8 @@ mod tests {
         assert_eq!(s.requeued_per_sec, 50.0);
         assert_eq!(s.fastpath_latcrit_per_sec, 200.0);
         assert_eq!(s.fastpath_interactive_per_sec, 100.0);
+        assert_eq!(s.irq_wakeups_per_sec, 400.0);
+        assert_eq!(s.hog_turns_cut_per_sec, 20.0);
         assert_eq!(s.cross_llc_migrations_per_sec, Some(100.0));
         assert_eq!(s.wakeups_on_waker_llc_pct, Some(75.0));
         assert_eq!(s.llcs[&0].runnable, Some(3));

@@ -69,6 +69,8 @@ pub struct StorelandStats {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wakeups_on_waker_llc_pct: Option<f64>,
     pub preemptions_per_sec: f64,
+    pub irq_wakeups_per_sec: f64,
+    pub hog_turns_cut_per_sec: f64,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon_loop_cpu_pct: Option<f64>,
@@ -226,6 +228,8 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     opt("cross_llc_migrations_per_sec", F64, "1/s", "tasks that started on another CCX than the one they last ran on"),
     opt("wakeups_on_waker_llc_pct", F64, "%", "wake-ups whose task ran on the waker's CCX"),
     f("preemptions_per_sec", F64, "1/s", "CPUs running batch work kicked for a waiting latency-critical or interactive task"),
+    f("irq_wakeups_per_sec", F64, "1/s", "wake-ups from hard or soft IRQ context (NVMe completions)"),
+    f("hog_turns_cut_per_sec", F64, "1/s", "CPU hogs that ended their turn early for other work waiting in their CCX"),
     opt("daemon_loop_cpu_pct", F64, "% of one CPU", "CPU time of the scheduling loop's thread"),
     opt("daemon_cpu_pct", F64, "% of one CPU", "CPU time of the whole scheduler process (loop and stats threads)"),
     opt("daemon_major_faults", U64, "count", "major page faults of the scheduler process since it started (should stay 0)"),

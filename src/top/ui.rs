@@ -87,7 +87,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     let heat_rows = stats.map_or(1, |s| heat_lines(s, area.width.saturating_sub(2)).len());
     let nr_llcs = stats.map_or(0, |s| s.llcs.len());
     let nr_drives = stats.map_or(0, |s| s.nvme.len());
-    let middle = (nr_llcs as u16 + 3).max(13);
+    let middle = (nr_llcs as u16 + 3).max(14);
     let lower = (nr_drives.max(4) as u16 + 3).min(27);
     let status = u16::from(app.unavailable.is_some() || stats.is_none());
 
@@ -400,6 +400,14 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
                     "{}/s  {}/s",
                     rate(s.preemptions_per_sec),
                     rate(s.requeued_per_sec)
+                ),
+            ),
+            kv(
+                "IRQ wake/hog cut",
+                format!(
+                    "{}/s  {}/s",
+                    rate(s.irq_wakeups_per_sec),
+                    rate(s.hog_turns_cut_per_sec)
                 ),
             ),
             kv(
