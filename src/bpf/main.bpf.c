@@ -1133,14 +1133,13 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 /*
  * A CPU hog queues as late as lag goes, so its slice decides only how long
  * the tasks behind it wait: once it has run slice_min in this turn and the
- * first task waiting in its CCX queue is not a hog (and may run here), its
+ * first task waiting in its CCX queue is not a hog (and may run on @cpu), its
  * turn ends at this tick. Hogs waiting behind a hog wait for its slice: a
  * turn cut at every tick cost the hogs 7-12% of their throughput in the VM.
  * The same as Policy::hog_turn_over() in policy.rs.
  */
-static bool hog_turn_over(const struct task_struct *p, const struct task_ctx *tctx)
+static bool hog_turn_over(const struct task_ctx *tctx, s32 cpu)
 {
-	s32 cpu = scx_bpf_task_cpu(p);
 	u64 dsq = LLC_DSQ(llc_of(cpu));
 	struct task_struct *first;
 	bool over = false;
@@ -1161,6 +1160,7 @@ static bool hog_turn_over(const struct task_struct *p, const struct task_ctx *tc
 void BPF_STRUCT_OPS(storeland_tick, struct task_struct *p)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	s32 cpu = scx_bpf_task_cpu(p);
 	struct cpu_state *cs;
 
 	learn_hardirq_bits();
@@ -1180,11 +1180,11 @@ void BPF_STRUCT_OPS(storeland_tick, struct task_struct *p)
 	    tctx->exec_runtime > interactive_max_runtime_ns && !is_usersched_task(p))
 		tctx->class = STORELAND_CLASS_BATCH;
 
-	cs = cpu_state_of(scx_bpf_task_cpu(p));
+	cs = cpu_state_of(cpu);
 	if (cs && !is_usersched_task(p))
 		cs->running_class = tctx->class;
 
-	if (hog_turn_over(p, tctx)) {
+	if (hog_turn_over(tctx, cpu)) {
 		scx_bpf_task_set_slice(p, 0);
 		COUNT(hog_turns_cut);
 	}

@@ -192,7 +192,8 @@ worker_among_hogs() {
     hogs=$!
     sleep 1
     periodic_worker 3
-    kill "$hogs" 2>/dev/null
+    # The hogs (8 s) must still be there when the worker is done.
+    kill "$hogs" 2>/dev/null || { echo "the hogs ended before the worker"; wait "$hogs"; return 1; }
     wait "$hogs" 2>/dev/null
     return 0
 }
