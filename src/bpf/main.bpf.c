@@ -136,6 +136,18 @@ struct {
 	__type(value, struct task_ctx);
 } task_ctx_stor SEC(".maps");
 
+/* The CPUs of each LLC as a cpumask, built by ops.init. */
+struct llc_cpumask {
+	struct bpf_cpumask __kptr *cpus;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STORELAND_MAX_LLCS);
+	__type(key, u32);
+	__type(value, struct llc_cpumask);
+} llc_cpumasks SEC(".maps");
+
 static struct task_ctx *lookup_task_ctx(const struct task_struct *p)
 {
 	return bpf_task_storage_get(&task_ctx_stor, (struct task_struct *)p, 0, 0);
@@ -249,13 +261,26 @@ static u32 usable_llc(const struct task_struct *p, s32 want)
 	return llc < nr_llcs ? llc : 0;
 }
 
-/* Claim an idle CPU of @llc that may run @p, or -1. */
+/*
+ * Claim an idle CPU of @llc that may run @p, or -1. A task that may run
+ * anywhere asks the kernel's idle mask for one, which takes an atomic only on
+ * a CPU it found idle; testing and clearing each CPU in turn would write the
+ * shared idle mask once per CPU of the CCX (16 on Genoa) at every wake-up
+ * that finds none.
+ */
 static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 {
 	u32 i, n, start;
 
 	if (llc >= STORELAND_MAX_LLCS)
 		return -1;
+	if (p->nr_cpus_allowed >= nr_cpus && !is_migration_disabled(p)) {
+		u32 key = llc;	/* a copy: the stack slot would lose llc's bound */
+		struct llc_cpumask *m = bpf_map_lookup_elem(&llc_cpumasks, &key);
+
+		if (m && m->cpus)
+			return scx_bpf_pick_idle_cpu(cast_mask(m->cpus), 0);
+	}
 	n = llc_nr_cpus[llc];
 	if (!n || n > STORELAND_MAX_LLC_CPUS)
 		return -1;
@@ -1298,7 +1323,32 @@ void BPF_STRUCT_OPS(storeland_cpu_offline, s32 cpu)
 		     "CPU %d went offline, restarting with the new topology", cpu);
 }
 
-/* ops.init: create the queues the topology asks for. */
+/* Store the CPUs of @llc in llc_cpumasks for claim_idle_in_llc(). */
+static s32 build_llc_cpumask(u32 llc)
+{
+	struct bpf_cpumask *mask;
+	struct llc_cpumask *m;
+	u32 key = llc, i, n;
+
+	m = bpf_map_lookup_elem(&llc_cpumasks, &key);
+	if (!m || llc >= STORELAND_MAX_LLCS)
+		return -ENOENT;
+	n = llc_nr_cpus[llc & (STORELAND_MAX_LLCS - 1)];
+	mask = bpf_cpumask_create();
+	if (!mask)
+		return -ENOMEM;
+	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
+		if (i >= n)
+			break;
+		bpf_cpumask_set_cpu(llc_cpu(llc, i), mask);
+	}
+	mask = bpf_kptr_xchg(&m->cpus, mask);
+	if (mask)
+		bpf_cpumask_release(mask);
+	return 0;
+}
+
+/* ops.init: create the queues and CPU masks the topology asks for. */
 s32 BPF_STRUCT_OPS_SLEEPABLE(storeland_init)
 {
 	u32 i;
@@ -1321,6 +1371,9 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(storeland_init)
 		if (i >= nr_llcs)
 			break;
 		ret = scx_bpf_create_dsq(LLC_DSQ(i), -1);
+		if (ret)
+			return ret;
+		ret = build_llc_cpumask(i);
 		if (ret)
 			return ret;
 	}
