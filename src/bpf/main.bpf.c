@@ -222,6 +222,12 @@ static s32 llc_cpu(u32 llc, u32 idx)
 	return llc_cpus[llc & (STORELAND_MAX_LLCS - 1)][idx & (STORELAND_MAX_LLC_CPUS - 1)];
 }
 
+/* May @p run on every CPU, so that any CPU of any LLC will do? */
+static bool runs_anywhere(const struct task_struct *p)
+{
+	return p->nr_cpus_allowed >= nr_cpus && !is_migration_disabled(p);
+}
+
 static bool llc_allows(const struct task_struct *p, u32 llc)
 {
 	u32 i, n;
@@ -248,8 +254,7 @@ static u32 usable_llc(const struct task_struct *p, s32 want)
 	s32 cpu = scx_bpf_task_cpu(p);
 	u32 llc;
 
-	if (want >= 0 && want < nr_llcs &&
-	    (p->nr_cpus_allowed >= nr_cpus && !is_migration_disabled(p)))
+	if (want >= 0 && want < nr_llcs && runs_anywhere(p))
 		return want;
 	if (want >= 0 && want < nr_llcs && llc_allows(p, want))
 		return want;
@@ -274,7 +279,7 @@ static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 
 	if (llc >= STORELAND_MAX_LLCS)
 		return -1;
-	if (p->nr_cpus_allowed >= nr_cpus && !is_migration_disabled(p)) {
+	if (runs_anywhere(p)) {
 		u32 key = llc;	/* a copy: the stack slot would lose llc's bound */
 		struct llc_cpumask *m = bpf_map_lookup_elem(&llc_cpumasks, &key);
 
