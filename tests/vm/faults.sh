@@ -165,12 +165,14 @@ th=$(now_cs)
 hogs $((ncpu * 2))
 sleep 1
 check "still attached just before SIGSTOP" still_enabled
-kill -STOP "$SCHED_PID"
+# Both times are read before the SIGSTOP: once it is stopped, every new task
+# (the awk behind now_cs too) waits for the policy loop until the ejection.
 t0=$(now_cs)
 note "SIGSTOP sent $(secs_since "$th") s after $((ncpu * 2)) hogs started"
+kill -STOP "$SCHED_PID"
 check "SIGSTOP: the watchdog ejects the scheduler" wait_for_file_content $SCX/state disabled 120
 eject_s=$(secs_since "$t0")
-note "ejected $eject_s s after SIGSTOP (timeout_ms=$timeout_ms; the watchdog checks every timeout/2)"
+note "ejected $eject_s s after SIGSTOP (timeout_ms=$timeout_ms; the watchdog checks every timeout/2; forks wait for it)"
 check "dmesg gives the stall as the reason" sh -c "dmesg | grep -q 'sched_ext: BPF scheduler \"storeland.*disabled (runnable task stall)'"
 note "$(dmesg | grep 'failed to run for' | tail -n 1)"
 check "the machine keeps running while it is stopped" hackbench -g 2 -l 20
