@@ -49,6 +49,8 @@ pub struct Counters {
     pub irq_wakeups: u64,
     /// CPU hogs that ended their turn early for other work waiting in their CCX.
     pub hog_turns_cut: u64,
+    /// Placements in a CCX queue that found a whole idle core (SMT on).
+    pub idle_core_picks: u64,
     /// Tasks BPF ran first because they had waited too long (the
     /// starvation guard that keeps the kernel's watchdog from firing).
     pub starvation_rescues: u64,
@@ -79,6 +81,7 @@ impl Counters {
             total.fastpath_requeue += s.fastpath_requeue;
             total.irq_wakeups += s.irq_wakeups;
             total.hog_turns_cut += s.hog_turns_cut;
+            total.idle_core_picks += s.idle_core_picks;
             total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
                 for (bucket, n) in hist.iter_mut().enumerate() {
@@ -167,7 +170,8 @@ impl fmt::Display for Counters {
              fastpath_interactive={} fastpath_requeue={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
-             preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} starvation_rescues={}",
+             preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} idle_core_picks={} \
+             starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -188,6 +192,7 @@ impl fmt::Display for Counters {
             self.requeued,
             self.irq_wakeups,
             self.hog_turns_cut,
+            self.idle_core_picks,
             self.starvation_rescues,
         )
     }
@@ -251,7 +256,8 @@ mod tests {
         assert!(line.contains(" congestion_fallbacks=0 "), "{line}");
         assert!(
             line.ends_with(
-                " preemptions=0 requeued=0 irq_wakeups=0 hog_turns_cut=0 starvation_rescues=0"
+                " preemptions=0 requeued=0 irq_wakeups=0 hog_turns_cut=0 idle_core_picks=0 \
+                 starvation_rescues=0"
             ),
             "{line}"
         );

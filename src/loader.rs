@@ -112,6 +112,7 @@ impl<'obj> Attached<'obj> {
         }
         rodata.nr_cpus = topo.nr_cpu_ids() as u32;
         rodata.nr_llcs = topo.nr_llcs() as u32;
+        rodata.smt_enabled = topo.smt();
         for llc in 0..topo.nr_llcs() {
             let cpus = topo.llc_cpus(llc);
             rodata.llc_nr_cpus[llc] = cpus.len() as u32;

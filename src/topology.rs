@@ -2,7 +2,9 @@
 //!
 //! On AMD EPYC Genoa every CCX (8 cores, 16 CPUs with SMT) has its own L3,
 //! so one LLC here is one CCX. The BPF side keeps one queue per LLC, built
-//! from this view; the policy uses it to keep tasks on their CCX.
+//! from this view; the policy uses it to keep tasks on their CCX. With SMT
+//! on, an idle CPU whose sibling runs something is only half a core: the
+//! BPF side then looks for a whole idle core first.
 
 use anyhow::{bail, Context, Result};
 use std::fmt;
@@ -14,6 +16,7 @@ use crate::intf::{MAX_CPUS, MAX_LLCS, MAX_LLC_CPUS};
 pub struct CcxTopology {
     llcs: Vec<Vec<u32>>,
     cpu_llc: Vec<Option<usize>>,
+    smt: bool,
 }
 
 impl CcxTopology {
@@ -50,7 +53,17 @@ impl CcxTopology {
                 }
             }
         }
-        Ok(Self { llcs, cpu_llc })
+        Ok(Self {
+            llcs,
+            cpu_llc,
+            smt: false,
+        })
+    }
+
+    /// The same CPUs, with SMT on (some core runs more than one CPU) or off.
+    pub fn with_smt(mut self, smt: bool) -> Self {
+        self.smt = smt;
+        self
     }
 
     /// Read the running machine's topology (sysfs, through scx_utils).
@@ -61,7 +74,12 @@ impl CcxTopology {
             .values()
             .map(|llc| llc.all_cpus.keys().map(|&cpu| cpu as u32).collect())
             .collect();
-        Self::new(llcs)
+        Ok(Self::new(llcs)?.with_smt(topo.smt_enabled))
+    }
+
+    /// Whether some core runs more than one CPU (hardware threads).
+    pub fn smt(&self) -> bool {
+        self.smt
     }
 
     pub fn nr_llcs(&self) -> usize {
@@ -95,7 +113,7 @@ impl fmt::Display for CcxTopology {
         for (llc, cpus) in self.llcs.iter().enumerate() {
             write!(f, " {llc}=[{}]", cpu_list(cpus))?;
         }
-        Ok(())
+        write!(f, ", SMT {}", if self.smt { "on" } else { "off" })
     }
 }
 
@@ -134,7 +152,7 @@ mod tests {
                 cores.clone().chain(cores.map(|c| c + 96)).collect()
             })
             .collect();
-        CcxTopology::new(llcs).unwrap()
+        CcxTopology::new(llcs).unwrap().with_smt(true)
     }
 
     #[test]
@@ -173,7 +191,11 @@ mod tests {
     #[test]
     fn displays_compact_cpu_lists() {
         let topo = CcxTopology::new(vec![vec![0, 1], vec![2, 3]]).unwrap();
-        assert_eq!(topo.to_string(), "4 CPUs in 2 LLC(s): 0=[0-1] 1=[2-3]");
+        assert_eq!(
+            topo.to_string(),
+            "4 CPUs in 2 LLC(s): 0=[0-1] 1=[2-3], SMT off"
+        );
+        assert!(genoa().to_string().ends_with(" 11=[88-95,184-191], SMT on"));
         assert_eq!(cpu_list(&[8, 0, 1, 2, 5]), "0-2,5,8");
     }
 }

@@ -143,7 +143,8 @@ struct cpu_counters {
 	u64 fastpath_interactive;/* interactive wake-ups placed by BPF */
 	u64 irq_wakeups;	/* wake-ups from hard or soft IRQ context (NVMe completions) */
 	u64 hog_turns_cut;	/* CPU hogs that gave their CPU up to other waiting work */
-	u64 pad2[2];
+	u64 idle_core_picks;	/* placements on a CPU of a whole idle core (SMT) */
+	u64 pad2[1];
 	/* Runnable to running (any wait, any class), on this CPU: summed per LLC. */
 	u64 queue_wait[STORELAND_LAT_BUCKETS];
 };

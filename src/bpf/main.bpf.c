@@ -60,6 +60,7 @@ const volatile u64 starve_ns = 1000000000ULL;
 const volatile u64 starve_scan_ns = 20000000ULL;	/* how often each LLC queue is checked */
 const volatile u32 nr_cpus = 1;			/* possible CPU ids */
 const volatile u32 nr_llcs = 1;
+const volatile bool smt_enabled;		/* some core runs more than one CPU */
 const volatile u32 cpu_llc[STORELAND_MAX_CPUS];
 const volatile u32 llc_nr_cpus[STORELAND_MAX_LLCS];
 const volatile u32 llc_cpus[STORELAND_MAX_LLCS][STORELAND_MAX_LLC_CPUS];
@@ -271,7 +272,8 @@ static u32 usable_llc(const struct task_struct *p, s32 want)
  * anywhere asks the kernel's idle mask for one, which takes an atomic only on
  * a CPU it found idle; testing and clearing each CPU in turn would write the
  * shared idle mask once per CPU of the CCX (16 on Genoa) at every wake-up
- * that finds none.
+ * that finds none. With SMT, a CPU of a whole idle core comes first: an idle
+ * CPU whose sibling runs a CPU hog shares that core's execution units.
  */
 static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 {
@@ -282,9 +284,20 @@ static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 	if (runs_anywhere(p)) {
 		u32 key = llc;	/* a copy: the stack slot would lose llc's bound */
 		struct llc_cpumask *m = bpf_map_lookup_elem(&llc_cpumasks, &key);
+		/* Read once: each read of the kptr may be NULL to the verifier. */
+		const struct cpumask *cpus = m ? cast_mask(m->cpus) : NULL;
+		s32 cpu;
 
-		if (m && m->cpus)
-			return scx_bpf_pick_idle_cpu(cast_mask(m->cpus), 0);
+		if (cpus) {
+			if (smt_enabled) {
+				cpu = scx_bpf_pick_idle_cpu(cpus, SCX_PICK_IDLE_CORE);
+				if (cpu >= 0) {
+					COUNT(idle_core_picks);
+					return cpu;
+				}
+			}
+			return scx_bpf_pick_idle_cpu(cpus, 0);
+		}
 	}
 	n = llc_nr_cpus[llc];
 	if (!n || n > STORELAND_MAX_LLC_CPUS)

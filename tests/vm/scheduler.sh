@@ -52,6 +52,13 @@ check "root/ops names storeland" ops_is_storeland
 check "enable_seq counted the attach" expect_eq "$(cat $SCX/enable_seq)" $((seq0 + 1))
 check "log has the version banner" grep -q 'scx_storeland .* starting' "$LOG"
 check "log shows both L3 domains" grep -q 'topology: .* in 2 LLC' "$LOG"
+# scripts/test boots this with 2 threads per core, as on Genoa: the BPF
+# verifier sees the SMT branches only when smt_enabled is set at load.
+if [ "${VM_SMT:-1}" -gt 1 ]; then
+    check "log shows SMT on ($VM_SMT threads per core)" grep -q 'topology: .*, SMT on$' "$LOG"
+else
+    check "log shows SMT off" grep -q 'topology: .*, SMT off$' "$LOG"
+fi
 
 # A second instance must refuse, name the running one and leave it alone.
 second_refuses() {
