@@ -114,6 +114,9 @@ impl<'obj> Attached<'obj> {
         rodata.nr_llcs = topo.nr_llcs() as u32;
         rodata.smt_enabled = topo.smt();
         for llc in 0..topo.nr_llcs() {
+            for (i, other) in topo.steal_order(llc).into_iter().enumerate() {
+                rodata.llc_steal_order[llc][i] = other as u32;
+            }
             let cpus = topo.llc_cpus(llc);
             rodata.llc_nr_cpus[llc] = cpus.len() as u32;
             for (i, &cpu) in cpus.iter().enumerate() {

@@ -29,7 +29,8 @@
 //! ran; a latency-critical task woken by an interrupt waits in the CCX that
 //! took the interrupt, where its completions arrive. A batch task moves to
 //! the least-loaded CCX only when its own CCX has `balance_hysteresis` more
-//! waiting tasks than that one.
+//! waiting tasks than that one; to a CCX of another NUMA node (NPS2/NPS4)
+//! only at twice that, since its memory stays behind.
 
 use anyhow::{ensure, Result};
 
@@ -323,14 +324,24 @@ impl Policy {
         if class != TaskClass::Batch || self.topo.nr_llcs() < 2 {
             return Some(home);
         }
-        // Batch work leaves its CCX only for a clearly emptier one.
-        let (emptiest, least) = (0..self.topo.nr_llcs())
-            .map(|llc| (llc, load.queued(llc)))
-            .min_by_key(|&(llc, queued)| (queued, llc != home))?;
-        if load.queued(home) > least + self.cfg.balance_hysteresis {
-            Some(emptiest)
-        } else {
-            Some(home)
+        // Batch work leaves its CCX only for a clearly emptier one, and its
+        // NUMA node only for a CCX emptier by twice as much.
+        let queued = load.queued(home);
+        let hysteresis = self.cfg.balance_hysteresis;
+        let emptiest = |same_node: bool| {
+            (0..self.topo.nr_llcs())
+                .filter(|&llc| self.topo.same_node(home, llc) == same_node)
+                .map(|llc| (llc, load.queued(llc)))
+                .min_by_key(|&(llc, queued)| (queued, llc != home))
+        };
+        if let Some((llc, least)) = emptiest(true) {
+            if queued > least + hysteresis {
+                return Some(llc);
+            }
+        }
+        match emptiest(false) {
+            Some((llc, least)) if queued > least + 2 * hysteresis => Some(llc),
+            _ => Some(home),
         }
     }
 }
@@ -579,6 +590,48 @@ mod tests {
         // Latency-sensitive work never leaves for balance.
         let io = io_task(2, 0);
         assert_eq!(p.decide(&io, &load(0, 9)).llc, Some(1));
+    }
+
+    #[test]
+    fn batch_leaves_its_numa_node_only_at_twice_the_hysteresis() {
+        // Nodes 0 = CCX 0-1 and 1 = CCX 2-3; the hog last ran in CCX 0.
+        let topo = CcxTopology::new(vec![vec![0], vec![1], vec![2], vec![3]])
+            .unwrap()
+            .with_numa(vec![0, 0, 1, 1], vec![vec![10, 12], vec![12, 10]])
+            .unwrap();
+        let p = Policy::new(PolicyConfig::from_slice(5 * MS).unwrap(), topo).unwrap();
+        let hog = TaskObservation {
+            prev_cpu: 0,
+            ..task(1, 0, 40 * MS, 100)
+        };
+        let load = |q: [u32; 4]| LoadView {
+            llc_queued: q.to_vec(),
+        };
+        assert_eq!(
+            p.decide(&hog, &load([3, 9, 0, 0])).llc,
+            Some(0),
+            "3 <= 0 + 4"
+        );
+        assert_eq!(
+            p.decide(&hog, &load([4, 1, 0, 0])).llc,
+            Some(1),
+            "own node first"
+        );
+        assert_eq!(
+            p.decide(&hog, &load([4, 3, 0, 0])).llc,
+            Some(0),
+            "4 <= 0 + 4"
+        );
+        assert_eq!(
+            p.decide(&hog, &load([5, 3, 0, 1])).llc,
+            Some(2),
+            "5 > 0 + 4"
+        );
+        assert_eq!(
+            p.decide(&hog, &load([2, 9, 0, 0])).llc,
+            Some(0),
+            "within hysteresis"
+        );
     }
 
     #[test]

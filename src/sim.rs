@@ -616,7 +616,7 @@ impl Simulator {
     }
 
     /// ops.dispatch on every idle CPU: its local queue, its own LLC, then
-    /// steal.
+    /// steal in the topology's steal order (own NUMA node first).
     fn dispatch_idle_cpus(&mut self) {
         for cpu in 0..self.cpus.len() {
             if self.cpus[cpu].current.is_some() || self.topo.llc_of(cpu as i32).is_none() {
@@ -627,7 +627,7 @@ impl Simulator {
                 continue;
             }
             let own = self.cpus[cpu].llc;
-            let order = (0..self.queues.len()).map(|i| (own + i) % self.queues.len());
+            let order = std::iter::once(own).chain(self.topo.steal_order(own));
             let mut pick = None;
             for llc in order {
                 let found = self.queues[llc]

@@ -4,7 +4,9 @@
 //! so one LLC here is one CCX. The BPF side keeps one queue per LLC, built
 //! from this view; the policy uses it to keep tasks on their CCX. With SMT
 //! on, an idle CPU whose sibling runs something is only half a core: the
-//! BPF side then looks for a whole idle core first.
+//! BPF side then looks for a whole idle core first. In NPS2/NPS4 mode the
+//! socket is 2 or 4 NUMA nodes of 6 or 3 CCXs: a CPU with nothing queued in
+//! its CCX steals from the CCXs of its own node first.
 
 use anyhow::{bail, Context, Result};
 use std::fmt;
@@ -17,7 +19,16 @@ pub struct CcxTopology {
     llcs: Vec<Vec<u32>>,
     cpu_llc: Vec<Option<usize>>,
     smt: bool,
+    /// NUMA node of each LLC.
+    llc_node: Vec<usize>,
+    /// Distance between nodes (the kernel's SLIT: 10 is local).
+    node_distance: Vec<Vec<u32>>,
 }
+
+/// The kernel's NUMA distance of a node to itself.
+pub const LOCAL_DISTANCE: u32 = 10;
+/// What a distance not reported counts as (the kernel's default remote one).
+const REMOTE_DISTANCE: u32 = 20;
 
 impl CcxTopology {
     /// Build from a list of LLCs, each a list of CPU ids.
@@ -53,11 +64,32 @@ impl CcxTopology {
                 }
             }
         }
+        let nr_llcs = llcs.len();
         Ok(Self {
             llcs,
             cpu_llc,
             smt: false,
+            llc_node: vec![0; nr_llcs],
+            node_distance: vec![vec![LOCAL_DISTANCE]],
         })
+    }
+
+    /// The same CCXs spread over NUMA nodes: `llc_node[llc]` is the node of
+    /// each LLC, `node_distance[a][b]` the distance between nodes.
+    pub fn with_numa(mut self, llc_node: Vec<usize>, node_distance: Vec<Vec<u32>>) -> Result<Self> {
+        if llc_node.len() != self.llcs.len() {
+            bail!(
+                "{} NUMA node ids for {} LLCs",
+                llc_node.len(),
+                self.llcs.len()
+            );
+        }
+        if let Some(&node) = llc_node.iter().find(|&&n| n >= node_distance.len()) {
+            bail!("NUMA node {node} has no distance row");
+        }
+        self.llc_node = llc_node;
+        self.node_distance = node_distance;
+        Ok(self)
     }
 
     /// The same CPUs, with SMT on (some core runs more than one CPU) or off.
@@ -74,7 +106,26 @@ impl CcxTopology {
             .values()
             .map(|llc| llc.all_cpus.keys().map(|&cpu| cpu as u32).collect())
             .collect();
-        Ok(Self::new(llcs)?.with_smt(topo.smt_enabled))
+        let llc_node: Vec<usize> = topo.all_llcs.values().map(|llc| llc.node_id).collect();
+        let nr_nodes = llc_node.iter().max().map_or(1, |&n| n + 1);
+        // sysfs lists each node's distances in node id order.
+        let node_distance = (0..nr_nodes)
+            .map(|a| {
+                (0..nr_nodes)
+                    .map(|b| {
+                        let reported = topo.nodes.get(&a).and_then(|n| n.distance.get(b));
+                        match reported {
+                            Some(&d) => d as u32,
+                            None if a == b => LOCAL_DISTANCE,
+                            None => REMOTE_DISTANCE,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Self::new(llcs)?
+            .with_smt(topo.smt_enabled)
+            .with_numa(llc_node, node_distance)
     }
 
     /// Whether some core runs more than one CPU (hardware threads).
@@ -105,6 +156,43 @@ impl CcxTopology {
     pub fn llc_cpus(&self, llc: usize) -> &[u32] {
         &self.llcs[llc]
     }
+
+    /// NUMA nodes that hold at least one LLC.
+    pub fn nr_nodes(&self) -> usize {
+        let mut nodes = self.llc_node.clone();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes.len()
+    }
+
+    /// Whether two LLCs are in the same NUMA node.
+    pub fn same_node(&self, a: usize, b: usize) -> bool {
+        self.llc_node[a] == self.llc_node[b]
+    }
+
+    /// NUMA distance between the nodes of two LLCs.
+    pub fn llc_distance(&self, a: usize, b: usize) -> u32 {
+        let (na, nb) = (self.llc_node[a], self.llc_node[b]);
+        self.node_distance[na]
+            .get(nb)
+            .copied()
+            .unwrap_or(if na == nb {
+                LOCAL_DISTANCE
+            } else {
+                REMOTE_DISTANCE
+            })
+    }
+
+    /// The other LLCs, in the order a CPU of `llc` with nothing queued in its
+    /// own steals from them: nearest NUMA node first, then round the ring
+    /// from `llc` (so that the CCXs of a node do not all raid the same one).
+    pub fn steal_order(&self, llc: usize) -> Vec<usize> {
+        let n = self.llcs.len();
+        let mut order: Vec<usize> = (1..n).map(|i| (llc + i) % n).collect();
+        // Stable: ties keep the ring order.
+        order.sort_by_key(|&other| self.llc_distance(llc, other));
+        order
+    }
 }
 
 impl fmt::Display for CcxTopology {
@@ -113,7 +201,21 @@ impl fmt::Display for CcxTopology {
         for (llc, cpus) in self.llcs.iter().enumerate() {
             write!(f, " {llc}=[{}]", cpu_list(cpus))?;
         }
-        write!(f, ", SMT {}", if self.smt { "on" } else { "off" })
+        write!(f, ", SMT {}", if self.smt { "on" } else { "off" })?;
+        if self.nr_nodes() > 1 {
+            write!(f, ", NUMA nodes:")?;
+            let mut nodes = self.llc_node.clone();
+            nodes.sort_unstable();
+            nodes.dedup();
+            for node in nodes {
+                let llcs: Vec<u32> = (0..self.llcs.len())
+                    .filter(|&l| self.llc_node[l] == node)
+                    .map(|l| l as u32)
+                    .collect();
+                write!(f, " {node}=[LLC {}]", cpu_list(&llcs))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -188,6 +290,63 @@ mod tests {
         assert!(CcxTopology::new(vec![(0..MAX_LLC_CPUS as u32 + 1).collect()]).is_err());
     }
 
+    /// The same socket in NPS4: 4 nodes of 3 CCXs (distance 10 local, 12
+    /// to the other nodes of the socket, as Genoa's firmware reports).
+    fn genoa_nps4() -> CcxTopology {
+        let llc_node = (0..12).map(|ccx| ccx / 3).collect();
+        let dist = (0..4)
+            .map(|a| (0..4).map(|b| if a == b { 10 } else { 12 }).collect())
+            .collect();
+        genoa().with_numa(llc_node, dist).unwrap()
+    }
+
+    #[test]
+    fn steals_from_the_own_numa_node_first() {
+        let one_node = genoa();
+        assert_eq!(one_node.nr_nodes(), 1);
+        assert_eq!(
+            one_node.steal_order(10),
+            vec![11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        );
+        let nps4 = genoa_nps4();
+        assert_eq!(nps4.nr_nodes(), 4);
+        assert!(nps4.same_node(3, 5) && !nps4.same_node(2, 3));
+        assert_eq!(nps4.llc_distance(0, 11), 12);
+        assert_eq!(nps4.steal_order(0), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(nps4.steal_order(1), vec![2, 0, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(nps4.steal_order(5), vec![3, 4, 6, 7, 8, 9, 10, 11, 0, 1, 2]);
+        for llc in 0..12 {
+            let mut order = nps4.steal_order(llc);
+            assert_eq!(order.len(), 11);
+            assert!(order.iter().take(2).all(|&o| nps4.same_node(llc, o)));
+            order.push(llc);
+            order.sort_unstable();
+            assert_eq!(order, (0..12).collect::<Vec<_>>(), "every other LLC once");
+        }
+    }
+
+    #[test]
+    fn farther_nodes_come_after_nearer_ones() {
+        // Two sockets' worth of distances: 0-1 near (12), 0-2 far (32).
+        let dist = vec![vec![10, 12, 32], vec![12, 10, 32], vec![32, 32, 10]];
+        let topo = CcxTopology::new(vec![vec![0], vec![1], vec![2], vec![3]])
+            .unwrap()
+            .with_numa(vec![0, 2, 1, 0], dist)
+            .unwrap();
+        assert_eq!(topo.steal_order(0), vec![3, 2, 1]);
+        assert_eq!(topo.steal_order(1), vec![2, 3, 0]);
+    }
+
+    #[test]
+    fn rejects_numa_maps_that_do_not_fit() {
+        let topo = || CcxTopology::new(vec![vec![0], vec![1]]).unwrap();
+        assert!(topo().with_numa(vec![0], vec![vec![10]]).is_err());
+        assert!(topo().with_numa(vec![0, 1], vec![vec![10]]).is_err());
+        assert!(topo()
+            .with_numa(vec![0, 1], vec![vec![10, 20], vec![20, 10]])
+            .is_ok());
+    }
+
     #[test]
     fn displays_compact_cpu_lists() {
         let topo = CcxTopology::new(vec![vec![0, 1], vec![2, 3]]).unwrap();
@@ -196,6 +355,9 @@ mod tests {
             "4 CPUs in 2 LLC(s): 0=[0-1] 1=[2-3], SMT off"
         );
         assert!(genoa().to_string().ends_with(" 11=[88-95,184-191], SMT on"));
+        assert!(genoa_nps4()
+            .to_string()
+            .ends_with(", SMT on, NUMA nodes: 0=[LLC 0-2] 1=[LLC 3-5] 2=[LLC 6-8] 3=[LLC 9-11]"));
         assert_eq!(cpu_list(&[8, 0, 1, 2, 5]), "0-2,5,8");
     }
 }

@@ -64,6 +64,8 @@ const volatile bool smt_enabled;		/* some core runs more than one CPU */
 const volatile u32 cpu_llc[STORELAND_MAX_CPUS];
 const volatile u32 llc_nr_cpus[STORELAND_MAX_LLCS];
 const volatile u32 llc_cpus[STORELAND_MAX_LLCS][STORELAND_MAX_LLC_CPUS];
+/* The other LLCs in the order an LLC steals from them: own NUMA node first. */
+const volatile u32 llc_steal_order[STORELAND_MAX_LLCS][STORELAND_MAX_LLCS];
 
 /*
  * State shared with user space (mmap'ed .bss).
@@ -885,7 +887,8 @@ next:
 /*
  * ops.dispatch: @cpu needs work (the kernel's pick_next for this class).
  * Apply pending decisions, run the policy loop if it is waiting, then take
- * the earliest deadline of this LLC, then steal from the other LLCs.
+ * the earliest deadline of this LLC, then steal from the other LLCs, those
+ * of this NUMA node first.
  * Returning empty-handed keeps @prev running if it still can.
  */
 /*
@@ -989,12 +992,12 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 	}
 
-	bpf_for(i, 1, STORELAND_MAX_LLCS) {
+	bpf_for(i, 0, STORELAND_MAX_LLCS - 1) {
 		u32 victim;
 
-		if (i >= nr_llcs)
+		if (i + 1 >= nr_llcs)
 			break;
-		victim = (llc + i) % nr_llcs;
+		victim = llc_steal_order[llc & (STORELAND_MAX_LLCS - 1)][i];
 		if (scx_bpf_dsq_move_to_local(LLC_DSQ(victim), 0)) {
 			note_llc_queue(victim);
 			COUNT(llc_steals);

@@ -52,12 +52,18 @@ check "root/ops names storeland" ops_is_storeland
 check "enable_seq counted the attach" expect_eq "$(cat $SCX/enable_seq)" $((seq0 + 1))
 check "log has the version banner" grep -q 'scx_storeland .* starting' "$LOG"
 check "log shows both L3 domains" grep -q 'topology: .* in 2 LLC' "$LOG"
-# scripts/test boots this with 2 threads per core, as on Genoa: the BPF
-# verifier sees the SMT branches only when smt_enabled is set at load.
+# scripts/test boots this with 2 threads per core, as on Genoa, and one NUMA
+# node per L3 (NPS mode): the BPF verifier sees the SMT branches only when
+# smt_enabled is set at load, and the nodes must come from sysfs.
 if [ "${VM_SMT:-1}" -gt 1 ]; then
-    check "log shows SMT on ($VM_SMT threads per core)" grep -q 'topology: .*, SMT on$' "$LOG"
+    check "log shows SMT on ($VM_SMT threads per core)" grep -q 'topology: .*, SMT on' "$LOG"
 else
-    check "log shows SMT off" grep -q 'topology: .*, SMT off$' "$LOG"
+    check "log shows SMT off" grep -q 'topology: .*, SMT off' "$LOG"
+fi
+if [ "${VM_NUMA:-1}" = 2 ]; then
+    check "log shows one NUMA node per L3" grep -q 'topology: .*, NUMA nodes: 0=\[LLC 0\] 1=\[LLC 1\]$' "$LOG"
+else
+    check "log shows no NUMA split" sh -c "grep 'topology: ' '$LOG' | grep -qv 'NUMA'"
 fi
 
 # A second instance must refuse, name the running one and leave it alone.
