@@ -604,34 +604,20 @@ mod tests {
             prev_cpu: 0,
             ..task(1, 0, 40 * MS, 100)
         };
-        let load = |q: [u32; 4]| LoadView {
-            llc_queued: q.to_vec(),
-        };
-        assert_eq!(
-            p.decide(&hog, &load([3, 9, 0, 0])).llc,
-            Some(0),
-            "3 <= 0 + 4"
-        );
-        assert_eq!(
-            p.decide(&hog, &load([4, 1, 0, 0])).llc,
-            Some(1),
-            "own node first"
-        );
-        assert_eq!(
-            p.decide(&hog, &load([4, 3, 0, 0])).llc,
-            Some(0),
-            "4 <= 0 + 4"
-        );
-        assert_eq!(
-            p.decide(&hog, &load([5, 3, 0, 1])).llc,
-            Some(2),
-            "5 > 0 + 4"
-        );
-        assert_eq!(
-            p.decide(&hog, &load([2, 9, 0, 0])).llc,
-            Some(0),
-            "within hysteresis"
-        );
+        // (queued per CCX, where the hog goes, why)
+        let cases = [
+            ([3, 9, 0, 0], 0, "another node needs 3 > 0 + 4"),
+            ([4, 1, 0, 0], 1, "its own node first: 4 > 1 + 2"),
+            ([4, 3, 0, 0], 0, "4 <= 0 + 4"),
+            ([5, 3, 0, 1], 2, "5 > 0 + 4"),
+            ([2, 9, 0, 0], 0, "within hysteresis"),
+        ];
+        for (queued, want, why) in cases {
+            let load = LoadView {
+                llc_queued: queued.to_vec(),
+            };
+            assert_eq!(p.decide(&hog, &load).llc, Some(want), "{why}");
+        }
     }
 
     #[test]
