@@ -26,7 +26,7 @@ pub struct CcxTopology {
 }
 
 /// The kernel's NUMA distance of a node to itself.
-pub const LOCAL_DISTANCE: u32 = 10;
+const LOCAL_DISTANCE: u32 = 10;
 /// What a distance not reported counts as (the kernel's default remote one).
 const REMOTE_DISTANCE: u32 = 20;
 
@@ -157,12 +157,16 @@ impl CcxTopology {
         &self.llcs[llc]
     }
 
-    /// NUMA nodes that hold at least one LLC.
-    pub fn nr_nodes(&self) -> usize {
+    /// The NUMA nodes that hold at least one LLC, in id order.
+    fn nodes(&self) -> Vec<usize> {
         let mut nodes = self.llc_node.clone();
         nodes.sort_unstable();
         nodes.dedup();
-        nodes.len()
+        nodes
+    }
+
+    pub fn nr_nodes(&self) -> usize {
+        self.nodes().len()
     }
 
     /// Whether two LLCs are in the same NUMA node.
@@ -202,11 +206,9 @@ impl fmt::Display for CcxTopology {
             write!(f, " {llc}=[{}]", cpu_list(cpus))?;
         }
         write!(f, ", SMT {}", if self.smt { "on" } else { "off" })?;
-        if self.nr_nodes() > 1 {
+        let nodes = self.nodes();
+        if nodes.len() > 1 {
             write!(f, ", NUMA nodes:")?;
-            let mut nodes = self.llc_node.clone();
-            nodes.sort_unstable();
-            nodes.dedup();
             for node in nodes {
                 let llcs: Vec<u32> = (0..self.llcs.len())
                     .filter(|&l| self.llc_node[l] == node)
