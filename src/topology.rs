@@ -18,7 +18,8 @@ use crate::intf::{MAX_CPUS, MAX_LLCS, MAX_LLC_CPUS};
 pub struct CcxTopology {
     llcs: Vec<Vec<u32>>,
     cpu_llc: Vec<Option<usize>>,
-    smt: bool,
+    /// Hardware threads of the largest core (1: no SMT; Genoa: 2).
+    threads_per_core: u32,
     /// NUMA node of each LLC.
     llc_node: Vec<usize>,
     /// Distance between nodes (the kernel's SLIT: 10 is local).
@@ -68,7 +69,7 @@ impl CcxTopology {
         Ok(Self {
             llcs,
             cpu_llc,
-            smt: false,
+            threads_per_core: 1,
             llc_node: vec![0; nr_llcs],
             node_distance: vec![vec![LOCAL_DISTANCE]],
         })
@@ -92,9 +93,9 @@ impl CcxTopology {
         Ok(self)
     }
 
-    /// The same CPUs, with SMT on (some core runs more than one CPU) or off.
-    pub fn with_smt(mut self, smt: bool) -> Self {
-        self.smt = smt;
+    /// The same CPUs, with this many hardware threads per core (SMT).
+    pub fn with_threads_per_core(mut self, threads: u32) -> Self {
+        self.threads_per_core = threads.max(1);
         self
     }
 
@@ -123,14 +124,24 @@ impl CcxTopology {
                     .collect()
             })
             .collect();
+        let threads = if topo.smt_enabled {
+            let largest = topo.all_cores.values().map(|c| c.cpus.len()).max();
+            largest.unwrap_or(1) as u32
+        } else {
+            1
+        };
         Self::new(llcs)?
-            .with_smt(topo.smt_enabled)
+            .with_threads_per_core(threads)
             .with_numa(llc_node, node_distance)
     }
 
     /// Whether some core runs more than one CPU (hardware threads).
     pub fn smt(&self) -> bool {
-        self.smt
+        self.threads_per_core > 1
+    }
+
+    pub fn threads_per_core(&self) -> u32 {
+        self.threads_per_core
     }
 
     pub fn nr_llcs(&self) -> usize {
@@ -169,6 +180,11 @@ impl CcxTopology {
         self.nodes().len()
     }
 
+    /// The NUMA node of an LLC.
+    pub fn node_of_llc(&self, llc: usize) -> usize {
+        self.llc_node[llc]
+    }
+
     /// Whether two LLCs are in the same NUMA node.
     pub fn same_node(&self, a: usize, b: usize) -> bool {
         self.llc_node[a] == self.llc_node[b]
@@ -205,7 +221,11 @@ impl fmt::Display for CcxTopology {
         for (llc, cpus) in self.llcs.iter().enumerate() {
             write!(f, " {llc}=[{}]", cpu_list(cpus))?;
         }
-        write!(f, ", SMT {}", if self.smt { "on" } else { "off" })?;
+        if self.smt() {
+            write!(f, ", SMT on ({} threads per core)", self.threads_per_core)?;
+        } else {
+            write!(f, ", SMT off")?;
+        }
         let nodes = self.nodes();
         if nodes.len() > 1 {
             write!(f, ", NUMA nodes:")?;
@@ -256,7 +276,7 @@ mod tests {
                 cores.clone().chain(cores.map(|c| c + 96)).collect()
             })
             .collect();
-        CcxTopology::new(llcs).unwrap().with_smt(true)
+        CcxTopology::new(llcs).unwrap().with_threads_per_core(2)
     }
 
     #[test]
@@ -356,10 +376,12 @@ mod tests {
             topo.to_string(),
             "4 CPUs in 2 LLC(s): 0=[0-1] 1=[2-3], SMT off"
         );
-        assert!(genoa().to_string().ends_with(" 11=[88-95,184-191], SMT on"));
+        assert!(genoa()
+            .to_string()
+            .ends_with(" 11=[88-95,184-191], SMT on (2 threads per core)"));
         assert!(genoa_nps4()
             .to_string()
-            .ends_with(", SMT on, NUMA nodes: 0=[LLC 0-2] 1=[LLC 3-5] 2=[LLC 6-8] 3=[LLC 9-11]"));
+            .ends_with(", SMT on (2 threads per core), NUMA nodes: 0=[LLC 0-2] 1=[LLC 3-5] 2=[LLC 6-8] 3=[LLC 9-11]"));
         assert_eq!(cpu_list(&[8, 0, 1, 2, 5]), "0-2,5,8");
     }
 }

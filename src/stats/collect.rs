@@ -253,6 +253,8 @@ fn compute(
         last_restart_reason: s.last_restart_reason.clone(),
         nr_cpus: topo.nr_cpus() as u64,
         nr_llcs: topo.nr_llcs() as u64,
+        nr_numa_nodes: topo.nr_nodes() as u64,
+        smt_threads_per_core: u64::from(topo.threads_per_core()),
         user_dispatches_per_sec: rate(now.user_dispatches, then.user_dispatches),
         fastpath_dispatches_per_sec: rate(now.fastpath_dispatches(), then.fastpath_dispatches()),
         fastpath_idle_per_sec: rate(now.fastpath_idle, then.fastpath_idle),
@@ -285,6 +287,7 @@ fn compute(
         preemptions_per_sec: rate(now.preemptions, then.preemptions),
         irq_wakeups_per_sec: rate(now.irq_wakeups, then.irq_wakeups),
         hog_turns_cut_per_sec: rate(now.hog_turns_cut, then.hog_turns_cut),
+        idle_core_picks_per_sec: rate(now.idle_core_picks, then.idle_core_picks),
         daemon_loop_cpu_pct: daemon_pct(
             d.and_then(|d| d.loop_cpu_ns),
             pd.and_then(|d| d.loop_cpu_ns),
@@ -404,6 +407,7 @@ mod tests {
         let mut c = Collector::new("v", proc(SEC, 0, 0));
         let s = c.update(sched(2 * SEC, 10), proc(2 * SEC, 500, 100));
         assert_eq!(s.nr_llcs, 2);
+        assert_eq!((s.nr_numa_nodes, s.smt_threads_per_core), (1, 1));
         assert_eq!(s.llcs.len(), 2);
         let (l0, l1) = (&s.llcs[&0], &s.llcs[&1]);
         assert_eq!(l0.cpus, vec![0, 1]);
@@ -455,6 +459,7 @@ mod tests {
             s.per_cpu[3].fastpath_interactive = n / 2;
             s.per_cpu[0].irq_wakeups = n * 2;
             s.per_cpu[2].hog_turns_cut = n / 10;
+            s.per_cpu[3].idle_core_picks = n / 20;
             // Latency-critical wake-ups: all in [3, 7) us on CPU 1, none for batch.
             s.per_cpu[1].wake_lat[TaskClass::LatencyCritical as usize][2] = n;
             s.cross_llc_migrations = Some(n / 2);
@@ -478,6 +483,7 @@ mod tests {
         assert_eq!(s.fastpath_interactive_per_sec, 100.0);
         assert_eq!(s.irq_wakeups_per_sec, 400.0);
         assert_eq!(s.hog_turns_cut_per_sec, 20.0);
+        assert_eq!(s.idle_core_picks_per_sec, 10.0);
         assert_eq!(s.cross_llc_migrations_per_sec, Some(100.0));
         assert_eq!(s.wakeups_on_waker_llc_pct, Some(75.0));
         assert_eq!(s.llcs[&0].runnable, Some(3));

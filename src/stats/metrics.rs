@@ -35,6 +35,8 @@ pub struct StorelandStats {
     pub last_restart_reason: Option<String>,
     pub nr_cpus: u64,
     pub nr_llcs: u64,
+    pub nr_numa_nodes: u64,
+    pub smt_threads_per_core: u64,
 
     pub user_dispatches_per_sec: f64,
     pub fastpath_dispatches_per_sec: f64,
@@ -71,6 +73,7 @@ pub struct StorelandStats {
     pub preemptions_per_sec: f64,
     pub irq_wakeups_per_sec: f64,
     pub hog_turns_cut_per_sec: f64,
+    pub idle_core_picks_per_sec: f64,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon_loop_cpu_pct: Option<f64>,
@@ -201,6 +204,8 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     opt("last_restart_reason", Str, "text", "the kernel's reason for the latest restart"),
     f("nr_cpus", U64, "CPUs", "CPUs scheduled"),
     f("nr_llcs", U64, "LLCs", "last-level caches (CCXs), one queue each"),
+    f("nr_numa_nodes", U64, "nodes", "NUMA nodes holding those CCXs (NPS mode on Genoa: 1, 2 or 4)"),
+    f("smt_threads_per_core", U64, "threads", "hardware threads per core (1: SMT off)"),
     f("user_dispatches_per_sec", F64, "1/s", "decisions made by the user-space policy and applied by BPF"),
     f("fastpath_dispatches_per_sec", F64, "1/s", "tasks BPF placed without asking user space (idle CPU, per-CPU kthread, own threads)"),
     f("fastpath_idle_per_sec", F64, "1/s", "wake-ups sent straight to an idle CPU"),
@@ -230,6 +235,7 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     f("preemptions_per_sec", F64, "1/s", "CPUs running batch work kicked for a waiting latency-critical or interactive task"),
     f("irq_wakeups_per_sec", F64, "1/s", "wake-ups from hard or soft IRQ context (NVMe completions)"),
     f("hog_turns_cut_per_sec", F64, "1/s", "CPU hogs that ended their turn early for other work waiting in their CCX"),
+    f("idle_core_picks_per_sec", F64, "1/s", "placements in a CCX queue that found a whole idle core (SMT on only)"),
     opt("daemon_loop_cpu_pct", F64, "% of one CPU", "CPU time of the scheduling loop's thread"),
     opt("daemon_cpu_pct", F64, "% of one CPU", "CPU time of the whole scheduler process (loop and stats threads)"),
     opt("daemon_major_faults", U64, "count", "major page faults of the scheduler process since it started (should stay 0)"),

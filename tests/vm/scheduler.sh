@@ -56,7 +56,7 @@ check "log shows both L3 domains" grep -q 'topology: .* in 2 LLC' "$LOG"
 # node per L3 (NPS mode): the BPF verifier sees the SMT branches only when
 # smt_enabled is set at load, and the nodes must come from sysfs.
 if [ "${VM_SMT:-1}" -gt 1 ]; then
-    check "log shows SMT on ($VM_SMT threads per core)" grep -q 'topology: .*, SMT on' "$LOG"
+    check "log shows SMT on ($VM_SMT threads per core)" grep -q "topology: .*, SMT on ($VM_SMT threads per core)" "$LOG"
 else
     check "log shows SMT off" grep -q 'topology: .*, SMT off' "$LOG"
 fi
@@ -271,6 +271,8 @@ last_json=$(tail -n 1 /tmp/monitor.jsonl)
 check "--monitor --json printed one JSON object per line" expect_eq "$(grep -c '^{"scheduler":"scx_storeland",' /tmp/monitor.jsonl)" 4
 check "--json: llcs match the guest's L3 domains" expect_eq "$(json_llcs "$last_json")" "$want_llcs"
 check "--json: nr_llcs is 2" expect_eq "$(json_num "$last_json" nr_llcs)" 2
+check "--json: nr_numa_nodes is the VM's (${VM_NUMA:-1})" expect_eq "$(json_num "$last_json" nr_numa_nodes)" "${VM_NUMA:-1}"
+check "--json: smt_threads_per_core is the VM's (${VM_SMT:-1})" expect_eq "$(json_num "$last_json" smt_threads_per_core)" "${VM_SMT:-1}"
 check "--json: user-space decisions under load" gt0 "$(json_num "$last_json" user_dispatches_per_sec)" user_dispatches_per_sec
 check "--json: CPUs busy under load" gt0 "$(json_num "$last_json" cpu_util_pct)" cpu_util_pct
 per_llc_busy() {
