@@ -180,11 +180,6 @@ impl CcxTopology {
         self.nodes().len()
     }
 
-    /// The NUMA node of an LLC.
-    pub fn node_of_llc(&self, llc: usize) -> usize {
-        self.llc_node[llc]
-    }
-
     /// Whether two LLCs are in the same NUMA node.
     pub fn same_node(&self, a: usize, b: usize) -> bool {
         self.llc_node[a] == self.llc_node[b]
