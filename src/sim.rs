@@ -186,6 +186,9 @@ pub struct Simulator {
     cpus: Vec<Cpu>,
     queues: Vec<BTreeMap<QueueKey, usize>>,
     queued_slice: Vec<u64>,
+    /// Per LLC, the queues an idle CPU there looks at: its own, then the
+    /// steal order (computed once, as the loader does for BPF).
+    dispatch_order: Vec<Vec<usize>>,
     /// Reviews of BPF-placed wake-ups in the ring: (answer due, record).
     reviews: Vec<(u64, TaskObservation)>,
     now: u64,
@@ -233,7 +236,11 @@ impl Simulator {
             })
             .collect();
         let nr_llcs = topo.nr_llcs();
+        let dispatch_order = (0..nr_llcs)
+            .map(|llc| std::iter::once(llc).chain(topo.steal_order(llc)).collect())
+            .collect();
         Simulator {
+            dispatch_order,
             queued_slice: vec![0; tasks.len()],
             reviews: Vec::new(),
             cfg,
@@ -626,10 +633,8 @@ impl Simulator {
                 self.start(t, cpu, slice);
                 continue;
             }
-            let own = self.cpus[cpu].llc;
-            let order = std::iter::once(own).chain(self.topo.steal_order(own));
             let mut pick = None;
-            for llc in order {
+            for &llc in &self.dispatch_order[self.cpus[cpu].llc] {
                 let found = self.queues[llc]
                     .iter()
                     .find(|&(_, &t)| self.allowed(t, cpu))

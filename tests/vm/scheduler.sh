@@ -62,6 +62,8 @@ else
 fi
 if [ "${VM_NUMA:-1}" = 2 ]; then
     check "log shows one NUMA node per L3" grep -q 'topology: .*, NUMA nodes: 0=\[LLC 0\] 1=\[LLC 1\]$' "$LOG"
+elif [ "${VM_NUMA:-1}" -gt 2 ]; then
+    check "log shows $VM_NUMA NUMA nodes" sh -c "grep 'topology: ' '$LOG' | grep -o ' [0-9]*=\[LLC [0-9-]*\]' | wc -l | grep -qx '$VM_NUMA'"
 else
     check "log shows no NUMA split" sh -c "grep 'topology: ' '$LOG' | grep -qv 'NUMA'"
 fi
