@@ -87,7 +87,7 @@ u32 llc_nr_queued[STORELAND_MAX_LLCS];
  * Tasks placed in each LLC queue that have not started running since. Never
  * below what the queue holds: a task is counted before it is inserted, and
  * uncounted only where it is in no queue and its runqueue is locked
- * (ops.enqueue, ops.running, ops.disable, ops.exit_task), so a stale
+ * (ops.enqueue, ops.running, ops.disable), so a stale
  * user-space decision racing with a new enqueue can leave a count too high
  * (that LLC is then always looked at), never too low. A CPU with nothing to
  * do skips the queues that are empty without touching them: in the VM, the
@@ -1338,14 +1338,13 @@ void BPF_STRUCT_OPS(storeland_enable, struct task_struct *p)
 /* ops.exit_task: @p leaves; a decision still in flight for it will be dropped. */
 void BPF_STRUCT_OPS(storeland_exit_task, struct task_struct *p, struct scx_exit_task_args *args)
 {
-	struct task_ctx *tctx = lookup_task_ctx(p);
-
-	if (tctx)
-		uncount_llc_pending(tctx);
 	bpf_task_storage_delete(&task_ctx_stor, p);
 }
 
-/* ops.disable: @p moves to another scheduling class, out of our queues. */
+/*
+ * ops.disable: @p moves to another scheduling class or exits (the kernel
+ * disables an enabled task before ops.exit_task()), out of our queues.
+ */
 void BPF_STRUCT_OPS(storeland_disable, struct task_struct *p)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
