@@ -51,6 +51,10 @@ pub struct Counters {
     pub hog_turns_cut: u64,
     /// Placements in a CCX queue that found a whole idle core (SMT on).
     pub idle_core_picks: u64,
+    /// Tasks BPF kept instead of asking user space because an RT or
+    /// deadline task held or waited for their CPU (the kernel's ext
+    /// deadline server must find them when it picks there).
+    pub held_cpu_kept: u64,
     /// Tasks BPF ran first because they had waited too long (the
     /// starvation guard that keeps the kernel's watchdog from firing).
     pub starvation_rescues: u64,
@@ -82,6 +86,7 @@ impl Counters {
             total.irq_wakeups += s.irq_wakeups;
             total.hog_turns_cut += s.hog_turns_cut;
             total.idle_core_picks += s.idle_core_picks;
+            total.held_cpu_kept += s.held_cpu_kept;
             total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
                 for (bucket, n) in hist.iter_mut().enumerate() {
@@ -100,6 +105,7 @@ impl Counters {
             + self.fastpath_latcrit
             + self.fastpath_interactive
             + self.fastpath_requeue
+            + self.held_cpu_kept
             + self.requeued
     }
 
@@ -171,7 +177,7 @@ impl fmt::Display for Counters {
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} idle_core_picks={} \
-             starvation_rescues={}",
+             held_cpu_kept={} starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -193,6 +199,7 @@ impl fmt::Display for Counters {
             self.irq_wakeups,
             self.hog_turns_cut,
             self.idle_core_picks,
+            self.held_cpu_kept,
             self.starvation_rescues,
         )
     }
@@ -257,7 +264,7 @@ mod tests {
         assert!(
             line.ends_with(
                 " preemptions=0 requeued=0 irq_wakeups=0 hog_turns_cut=0 idle_core_picks=0 \
-                 starvation_rescues=0"
+                 held_cpu_kept=0 starvation_rescues=0"
             ),
             "{line}"
         );

@@ -96,6 +96,7 @@ mod tests {
         assert_eq!(offset_of!(cpu_counters, irq_wakeups), 544);
         assert_eq!(offset_of!(cpu_counters, hog_turns_cut), 552);
         assert_eq!(offset_of!(cpu_counters, idle_core_picks), 560);
+        assert_eq!(offset_of!(cpu_counters, held_cpu_kept), 568);
         assert_eq!(offset_of!(cpu_counters, queue_wait), 576);
         assert_eq!(offset_of!(cpu_counters, queued_to_user), 0);
         assert_eq!(offset_of!(cpu_counters, usersched_runs), 80);

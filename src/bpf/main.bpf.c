@@ -78,7 +78,7 @@ struct cpu_state {
 	u32 preempt_pending;	/* its current task is being preempted by us */
 	u64 running_since;
 	u32 released;		/* a higher class (RT, deadline) holds it */
-	u32 pad;
+	u32 contested;		/* taken by a higher class since it last had none queued */
 } cpu_state[STORELAND_MAX_CPUS];
 
 /* Tasks waiting in each LLC queue, refreshed as CPUs queue and dispatch. */
@@ -332,11 +332,40 @@ static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 	return -1;
 }
 
-static bool cpu_is_released(s32 cpu)
+/*
+ * scx_bpf_locked_rq() came in 6.18, before the ext deadline server (the
+ * only reason to ask), so an older kernel has no need of the answer.
+ */
+struct rq *scx_bpf_locked_rq___storeland(void) __ksym __weak;
+
+/* An RT task waits on or runs on the runqueue this callback holds. */
+static bool rt_queued_on_locked_rq(void)
+{
+	struct rq *rq;
+
+	if (!bpf_ksym_exists(scx_bpf_locked_rq___storeland))
+		return false;
+	rq = scx_bpf_locked_rq___storeland();
+	return rq && rq->rt.rt_nr_running;
+}
+
+/*
+ * A higher class holds @cpu, or an RT task waits there for the end of an
+ * ext server window (which cleared the released flag). The kfunc is asked
+ * only on a CPU taken since it last had no RT task queued, so a machine
+ * without RT work pays a load for it. Call with @cpu's runqueue locked
+ * (ops.enqueue of a task on @cpu).
+ */
+static bool cpu_held_by_higher_class(s32 cpu)
 {
 	struct cpu_state *cs = cpu_state_of(cpu);
 
-	return cs && cs->released;
+	if (!cs || !cs->contested)
+		return false;
+	if (cs->released || rt_queued_on_locked_rq())
+		return true;
+	cs->contested = 0;
+	return false;
 }
 
 /*
@@ -828,16 +857,26 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 * to choose, and one that waits there for an answer is what goes
 	 * wrong when a higher class holds its CPU: the kernel's ext deadline
 	 * server picks there in short windows, and an empty pick stops the
-	 * server until the CPU's SCHED_EXT queue next goes from empty to
-	 * non-empty, which a pinned busy task never lets happen. The CPU's
-	 * released flag alone does not cover it: a server window clears it
-	 * (cpu_acquire) and the task's slice can run out just as the window
-	 * closes. BPF keeps such a task where a pick finds it; user space
-	 * reviews its class every review_every placements.
+	 * server until the CPU's SCHED_EXT count next rises from zero. While
+	 * the task waits for user space it keeps that count above zero, and
+	 * so does a per-CPU kworker that wakes there meanwhile, in the CPU's
+	 * local queue where nothing but the stopped server would run it: the
+	 * watchdog ejected us that way with two SCHED_FIFO spinners over a
+	 * CCX. The released flag alone does not cover it (a server window
+	 * clears it in cpu_acquire, and slices run out inside the window), so
+	 * an RT task queued on the task's CPU counts too. BPF keeps such a
+	 * task where a pick finds it; user space reviews its class every
+	 * review_every placements.
 	 */
-	if (p->nr_cpus_allowed == 1 || cpu_is_released(scx_bpf_task_cpu(p))) {
+	if (p->nr_cpus_allowed == 1) {
 		count_bpf_placement(p, tctx, enq_flags);
 		COUNT(fastpath_requeue);
+		queue_fallback(p, tctx);
+		return;
+	}
+	if (cpu_held_by_higher_class(scx_bpf_task_cpu(p))) {
+		count_bpf_placement(p, tctx, enq_flags);
+		COUNT(held_cpu_kept);
 		queue_fallback(p, tctx);
 		return;
 	}
@@ -1368,6 +1407,7 @@ void BPF_STRUCT_OPS(storeland_cpu_release, s32 cpu, struct scx_cpu_release_args 
 
 	if (cs) {
 		cs->released = 1;
+		cs->contested = 1;
 		cs->running_class = STORELAND_CLASS_NONE;
 	}
 	scx_bpf_reenqueue_local();

@@ -418,6 +418,47 @@ check "the machine keeps scheduling after the RT hog" hackbench -g 2 -l 20
 recover
 note "RT hog: $(secs_since "$t0") s"
 
+# RT spinners on every CPU of the last CCX, two SCHED_EXT spinners allowed
+# on that CCX only, and per-CPU kworkers woken on every CPU meanwhile (each
+# vm.stat_refresh read runs work on all CPUs). A task that waits for user
+# space while the ext server picks on its CPU makes that pick empty, which
+# stops the server with the task still counted there, and a kworker queued
+# there next would wait until the watchdog ejected us (seen once in 22
+# runs). BPF keeps such tasks itself (held_cpu_kept): asserted that it did,
+# that both tasks ran and that nothing was ejected.
+t0=$(now_cs)
+ccx_cpus=$(cat /sys/devices/system/cpu/cpu$((ncpu - 1))/cache/index3/shared_cpu_list 2>/dev/null)
+ccx_list=$(echo "$ccx_cpus" | tr ',' '\n' | while IFS=- read -r lo hi; do seq "$lo" "${hi:-$lo}"; done)
+rt_ccx() {
+    local a c pk rts="" cpu kept0 kept1 ta tc
+    kept0=$(counter held_cpu_kept)
+    taskset -c "$ccx_cpus" sh -c 'while :; do :; done' &
+    a=$!
+    taskset -c "$ccx_cpus" sh -c 'while :; do :; done' &
+    c=$!
+    taskset -c 0 sh -c 'while :; do cat /proc/sys/vm/stat_refresh; sleep 0.1; done' >/dev/null 2>&1 &
+    pk=$!
+    sleep 1
+    for cpu in $ccx_list; do
+        timeout "$rt_len" chrt -f 40 taskset -c "$cpu" sh -c 'while :; do :; done' &
+        rts="$rts $!"
+    done
+    wait $rts
+    ta=$(awk '{ print $14 + $15 }' /proc/$a/stat)
+    tc=$(awk '{ print $14 + $15 }' /proc/$c/stat)
+    kill $a $c $pk
+    wait $a $c $pk 2>/dev/null
+    sleep 2 # a counters line from after the spinners
+    kept1=$(counter held_cpu_kept)
+    echo "CCX $ccx_cpus under RT for ${rt_len} s: SCHED_EXT spinners got $ta and $tc ticks, held_cpu_kept +$((kept1 - kept0))" | tee /tmp/rt.note
+    [ "$ta" -gt 0 ] && [ "$tc" -gt 0 ] && [ "$((kept1 - kept0))" -gt 0 ] && same_instance
+}
+check "the last CCX has several CPUs ($ccx_cpus)" test "$(echo $ccx_list | wc -w)" -ge 2
+check "RT spinners over CCX $ccx_cpus for ${rt_len}s with kworker wake-ups: tasks kept where the ext server picks, nothing ejected" rt_ccx
+note "$(cat /tmp/rt.note 2>/dev/null)"
+recover
+note "RT over a CCX: $(secs_since "$t0") s"
+
 fio_jobs() { for d in /dev/nvme*n1; do printf ' --name=%s --filename=%s' "${d#/dev/}" "$d"; done; }
 fio_heavy() { # EXTRA_FIO_ARGS...
     # shellcheck disable=SC2046
