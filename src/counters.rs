@@ -51,8 +51,8 @@ pub struct Counters {
     pub hog_turns_cut: u64,
     /// Placements in a CCX queue that found a whole idle core (SMT on).
     pub idle_core_picks: u64,
-    /// Tasks BPF kept instead of asking user space because an RT or
-    /// deadline task held or waited for their CPU (the kernel's ext
+    /// Tasks BPF kept instead of asking user space because a higher class
+    /// held their CPU, or an RT task waited for it (the kernel's ext
     /// deadline server must find them when it picks there).
     pub held_cpu_kept: u64,
     /// Tasks BPF ran first because they had waited too long (the

@@ -30,10 +30,10 @@ pub struct Opts {
     pub schedulers: Option<Vec<String>>,
 
     /// Workloads, comma-separated: qd1, qd1-hogs, qd32, qd32-hogs (32 is
-    /// --high-qd), messaging, schbench, mixed, qd1-hogs-rt (qd1-hogs with
-    /// fio in SCHED_FIFO: the latency floor no CPU scheduler can beat,
-    /// only when named); "fio" means the four qd* ones, "all" every other
-    /// one [default: all].
+    /// --high-qd), messaging, schbench, mixed, qd1-hogs-rt and qd32-hogs-rt
+    /// (the hogs workloads with fio in SCHED_FIFO: the latency floor no CPU
+    /// scheduler can beat, only when named); "fio" means the four qd* ones
+    /// without -rt, "all" every one not named only [default: all].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub workloads: Option<Vec<String>>,
 
@@ -134,8 +134,11 @@ pub fn workload_names(high_qd: u32) -> Vec<String> {
     ]
 }
 
-/// Workloads run only when named: the floor measurement (qd1-hogs-rt).
-pub const EXTRA_WORKLOADS: [&str; 1] = ["qd1-hogs-rt"];
+/// Workloads run only when named: the floor measurements, fio in SCHED_FIFO
+/// next to the hogs.
+pub fn extra_workloads(high_qd: u32) -> Vec<String> {
+    vec!["qd1-hogs-rt".into(), format!("qd{high_qd}-hogs-rt")]
+}
 
 /// Expand the --workloads list (groups, duplicates) into run order.
 pub fn workload_list(list: &Option<Vec<String>>, high_qd: u32) -> Result<Vec<String>, UsageError> {
@@ -147,7 +150,7 @@ pub fn workload_list(list: &Option<Vec<String>>, high_qd: u32) -> Result<Vec<Str
     let known: Vec<String> = all
         .iter()
         .cloned()
-        .chain(EXTRA_WORKLOADS.iter().map(|w| w.to_string()))
+        .chain(extra_workloads(high_qd))
         .collect();
     let mut want: Vec<&String> = Vec::new();
     for w in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -265,6 +268,11 @@ mod tests {
                 .len(),
             8
         );
+        assert_eq!(
+            workload_list(&Some(vec!["qd16-hogs-rt".into(), "qd16".into()]), 16).unwrap(),
+            vec!["qd16", "qd16-hogs-rt"]
+        );
+        assert!(workload_list(&Some(vec!["qd32-hogs-rt".into()]), 16).is_err());
         assert_eq!(
             workload_list(&Some(vec!["fio".into(), "qd1".into()]), 32).unwrap(),
             vec!["qd1", "qd1-hogs", "qd32", "qd32-hogs"]

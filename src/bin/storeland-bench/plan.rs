@@ -19,7 +19,7 @@ pub const HIGH_QD: u32 = 32;
 pub const MIXED_QD: u32 = 4;
 /// Seconds the hogs run before fio starts.
 pub const HOG_WARMUP_S: f64 = 1.0;
-/// Real-time priority of fio in the floor workload (qd1-hogs-rt).
+/// Real-time priority of fio in the floor workloads (qd1-hogs-rt, qdN-hogs-rt).
 pub const FLOOR_FIFO_PRIO: i32 = 50;
 /// Estimated seconds to attach and detach a sched_ext scheduler.
 pub const ATTACH_EST_S: f64 = 6.0;
