@@ -87,7 +87,8 @@ pub fn draw(f: &mut Frame, app: &App) {
     let heat_rows = stats.map_or(1, |s| heat_lines(s, area.width.saturating_sub(2)).len());
     let nr_llcs = stats.map_or(0, |s| s.llcs.len());
     let nr_drives = stats.map_or(0, |s| s.nvme.len());
-    let middle = (nr_llcs as u16 + 3).max(14);
+    // 13 lines of scheduler health, or one row per CCX, inside a border.
+    let middle = (nr_llcs as u16 + 3).max(15);
     let lower = (nr_drives.max(4) as u16 + 3).min(27);
     let status = u16::from(app.unavailable.is_some() || stats.is_none());
 
@@ -315,7 +316,7 @@ fn draw_llcs(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
 
 fn kv(label: &str, value: String) -> Line<'static> {
     Line::from(vec![
-        Span::styled(format!("{label:<16}"), Style::default().fg(Color::Cyan)),
+        Span::styled(format!("{label:<15} "), Style::default().fg(Color::Cyan)),
         Span::raw(value),
     ])
 }
@@ -408,6 +409,14 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
                     "{}/s  {}/s",
                     rate(s.irq_wakeups_per_sec),
                     rate(s.hog_turns_cut_per_sec)
+                ),
+            ),
+            kv(
+                "held CPU/rescue",
+                format!(
+                    "{}/s  {}/s",
+                    rate(s.held_cpu_kept_per_sec),
+                    rate(s.starvation_rescues_per_sec)
                 ),
             ),
             kv(
@@ -723,13 +732,18 @@ mod tests {
 
     #[test]
     fn panels_show_ccx_rows_drives_and_absent_numbers_as_dashes() {
-        let text = render_text(&live_app(Some(genoa())), 200, 70);
+        let mut s = genoa();
+        s.held_cpu_kept_per_sec = 3.0;
+        let text = render_text(&live_app(Some(s)), 200, 70);
         assert!(text.contains("123k/s"), "{text}");
         assert!(text.contains("up 1h02m05s"), "{text}");
         assert!(text.contains("nvme23"), "{text}");
         assert!(text.contains("top CCX11 90%"), "{text}");
         assert!(text.contains("(not reported by this build)"), "{text}");
         assert!(text.contains("cross-CCX       -/s"), "{text}");
+        assert!(text.contains("held CPU/rescue 3.0/s  0.0/s"), "{text}");
+        // The panel's last line still fits above its border.
+        assert!(text.contains("loop runs"), "{text}");
         let rows = text
             .lines()
             .filter(|l| {
