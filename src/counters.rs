@@ -45,6 +45,8 @@ pub struct Counters {
     pub requeued: u64,
     /// Slice expiries BPF requeued itself from the cached class.
     pub fastpath_requeue: u64,
+    /// Batch wake-ups from I/O BPF placed itself (class cached from user space).
+    pub fastpath_io_batch: u64,
     /// Wake-ups from hard or soft IRQ context (NVMe completions).
     pub irq_wakeups: u64,
     /// CPU hogs that ended their turn early for other work waiting in their CCX.
@@ -83,6 +85,7 @@ impl Counters {
             total.preemptions += s.preemptions;
             total.requeued += s.requeued;
             total.fastpath_requeue += s.fastpath_requeue;
+            total.fastpath_io_batch += s.fastpath_io_batch;
             total.irq_wakeups += s.irq_wakeups;
             total.hog_turns_cut += s.hog_turns_cut;
             total.idle_core_picks += s.idle_core_picks;
@@ -105,6 +108,7 @@ impl Counters {
             + self.fastpath_latcrit
             + self.fastpath_interactive
             + self.fastpath_requeue
+            + self.fastpath_io_batch
             + self.held_cpu_kept
             + self.requeued
     }
@@ -173,7 +177,7 @@ impl fmt::Display for Counters {
             f,
             "user_dispatches={} fastpath_dispatches={} queued_to_user={} \
              fastpath_idle={} fastpath_kthread={} fastpath_self={} fastpath_latcrit={} \
-             fastpath_interactive={} fastpath_requeue={} \
+             fastpath_interactive={} fastpath_requeue={} fastpath_io_batch={} \
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} idle_core_picks={} \
@@ -187,6 +191,7 @@ impl fmt::Display for Counters {
             self.fastpath_latcrit,
             self.fastpath_interactive,
             self.fastpath_requeue,
+            self.fastpath_io_batch,
             self.congestion_fallbacks(),
             self.congested_ring_full,
             self.congested_late,

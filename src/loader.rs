@@ -97,6 +97,7 @@ impl<'obj> Attached<'obj> {
         rodata.usersched_late_ns = USERSCHED_LATE_NS;
         rodata.latcrit_max_runtime_ns = policy.config().latcrit_max_runtime_ns;
         rodata.interactive_max_runtime_ns = policy.config().interactive_max_runtime_ns;
+        rodata.io_batch_max_runtime_ns = policy.config().io_batch_max_runtime_ns;
         rodata.max_lag_ns = policy.config().max_lag_ns;
         rodata.review_every = REVIEW_EVERY;
         // The starvation guard acts at a fifth of the watchdog's timeout

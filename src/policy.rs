@@ -150,6 +150,9 @@ pub struct PolicyConfig {
     pub latcrit_max_runtime_ns: u64,
     /// Largest runtime per wake-up of an interactive task.
     pub interactive_max_runtime_ns: u64,
+    /// Largest runtime per wake-up of batch work woken from I/O that BPF
+    /// still places itself on a wake-up, as it does interactive work.
+    pub io_batch_max_runtime_ns: u64,
     /// Largest runtime-since-wake-up that still pushes a deadline back.
     pub max_lag_ns: u64,
     /// Extra waiting tasks a CCX must have before a batch task leaves it.
@@ -166,6 +169,7 @@ impl PolicyConfig {
             latcrit_slice_ns: (slice_ns / 5).max(50_000),
             latcrit_max_runtime_ns: (slice_ns / 5).max(50_000),
             interactive_max_runtime_ns: slice_ns / 2,
+            io_batch_max_runtime_ns: slice_ns.saturating_mul(4),
             max_lag_ns: slice_ns.saturating_mul(20),
             balance_hysteresis: 2,
         };

@@ -340,7 +340,12 @@ impl Simulator {
                         && !((task.slept_in_iowait || task.irq_wake)
                             && task.avg_runtime <= cfg.latcrit_max_runtime_ns)
                 }
-                TaskClass::Batch => false,
+                // Woken from I/O, and long per wake-up.
+                TaskClass::Batch => {
+                    (task.slept_in_iowait || task.irq_wake)
+                        && task.avg_runtime > cfg.interactive_max_runtime_ns
+                        && task.avg_runtime <= cfg.io_batch_max_runtime_ns
+                }
             };
         if fast_wakeup {
             let home = if task.irq_wake {

@@ -94,6 +94,7 @@ fn io_tasks_keep_near_idle_latency_under_full_cpu_load() {
     let mut flat = default_cfg();
     flat.latcrit_max_runtime_ns = 0;
     flat.interactive_max_runtime_ns = 0;
+    flat.io_batch_max_runtime_ns = 0;
     let base = run(flat, two_ccx(), tasks, 2);
     let base_p99 = all_waits_pct(&named(&base, "io"), 99.0);
     assert!(
@@ -189,6 +190,52 @@ fn hogs_give_way_to_other_work_but_take_long_turns_among_themselves() {
     let p99 = all_waits_pct(&workers, 99.0);
     let bound = cfg.slice_min_ns + 100 * US;
     assert!(p99 <= bound, "workers' wake-to-run p99 {p99} ns > {bound}");
+}
+
+/// I/O tasks that compute for long per wake-up (3 ms of CPU per I/O: fio
+/// at queue depth 16 in the VM, a thread parsing what it read) are batch
+/// work whose next I/Os wait until it runs: BPF places their wake-ups from
+/// the cached class, with no user-space round trip, and they wait no longer
+/// than a hog's turn takes to end. With that fast path off, every wake-up
+/// goes to user space.
+#[test]
+fn io_tasks_that_run_long_skip_the_round_trip() {
+    let cfg = default_cfg();
+    let topo = CcxTopology::new(vec![vec![0, 1]]).unwrap();
+    let mut tasks = hogs(4, 2);
+    tasks.extend((0..2).map(|i| {
+        let io = Behavior::Io {
+            run_ns: 3 * MS,
+            wait_ns: 6 * MS,
+            irq_cpu: Some(i),
+        };
+        TaskSpec::new(&format!("heavy{i}"), io, i)
+    }));
+    let sim = SimConfig {
+        duration_ns: 2_000 * MS,
+        warmup_ns: 4 * cfg.max_lag_ns,
+        ..SimConfig::default()
+    };
+    let r = Simulator::new(
+        sim.clone(),
+        policy(cfg.clone(), topo.clone()),
+        tasks.clone(),
+    )
+    .run();
+    let heavy = named(&r, "heavy");
+    for t in &heavy {
+        assert_eq!(t.class, TaskClass::Batch, "{}", t.name);
+        assert_eq!(t.user_round_trips, 0, "{} waited for user space", t.name);
+    }
+    let p99 = all_waits_pct(&heavy, 99.0);
+    let bound = cfg.slice_min_ns + 100 * US;
+    assert!(p99 <= bound, "heavy I/O wake-to-run p99 {p99} ns > {bound}");
+
+    let mut off = cfg;
+    off.io_batch_max_runtime_ns = 0;
+    let r = Simulator::new(sim, policy(off, topo), tasks).run();
+    let trips: u64 = named(&r, "heavy").iter().map(|t| t.user_round_trips).sum();
+    assert!(trips > 100, "{trips} round trips with the fast path off");
 }
 
 #[test]

@@ -263,6 +263,7 @@ fn compute(
         fastpath_latcrit_per_sec: rate(now.fastpath_latcrit, then.fastpath_latcrit),
         fastpath_interactive_per_sec: rate(now.fastpath_interactive, then.fastpath_interactive),
         fastpath_requeue_per_sec: rate(now.fastpath_requeue, then.fastpath_requeue),
+        fastpath_io_batch_per_sec: rate(now.fastpath_io_batch, then.fastpath_io_batch),
         requeued_per_sec: rate(now.requeued, then.requeued),
         queued_to_user_per_sec: rate(now.queued_to_user, then.queued_to_user),
         congestion_fallbacks_per_sec: rate(now.congestion_fallbacks(), then.congestion_fallbacks()),
@@ -464,6 +465,7 @@ mod tests {
             s.per_cpu[3].idle_core_picks = n / 20;
             s.per_cpu[0].held_cpu_kept = n / 40;
             s.per_cpu[1].starvation_rescues = n / 100;
+            s.per_cpu[2].fastpath_io_batch = n / 4;
             // Latency-critical wake-ups: all in [3, 7) us on CPU 1, none for batch.
             s.per_cpu[1].wake_lat[TaskClass::LatencyCritical as usize][2] = n;
             s.cross_llc_migrations = Some(n / 2);
@@ -490,6 +492,7 @@ mod tests {
         assert_eq!(s.idle_core_picks_per_sec, 10.0);
         assert_eq!(s.held_cpu_kept_per_sec, 5.0);
         assert_eq!(s.starvation_rescues_per_sec, 2.0);
+        assert_eq!(s.fastpath_io_batch_per_sec, 50.0);
         assert_eq!(s.cross_llc_migrations_per_sec, Some(100.0));
         assert_eq!(s.wakeups_on_waker_llc_pct, Some(75.0));
         assert_eq!(s.llcs[&0].runnable, Some(3));

@@ -346,8 +346,9 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
             kv(
                 "  and",
                 format!(
-                    "requeue {} kthread {} self {}",
+                    "requeue {} io-batch {} kthread {} self {}",
                     rate(s.fastpath_requeue_per_sec),
+                    rate(s.fastpath_io_batch_per_sec),
                     rate(s.fastpath_kthread_per_sec),
                     rate(s.fastpath_self_per_sec)
                 ),
