@@ -75,6 +75,35 @@ pub fn rows(r: &Results) -> Vec<Row> {
 }
 
 /// Numbers for tables: 14,812 / 152 / 15.2 / 1.52 / 0.0152.
+/// The order the schedulers ran in: one list when every repetition used the
+/// same order, else one per repetition (the harness rotates it).
+fn run_order(r: &Results) -> String {
+    let mut reps: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for run in &r.runs {
+        let order = reps.entry(run.rep).or_default();
+        let name = label(&run.scheduler);
+        if !order.contains(&name) {
+            order.push(name);
+        }
+    }
+    let orders: Vec<String> = reps.values().map(|o| o.join(" → ")).collect();
+    match orders.as_slice() {
+        [] => r
+            .schedulers
+            .iter()
+            .map(|s| s.label())
+            .collect::<Vec<_>>()
+            .join(" → "),
+        [first, rest @ ..] if rest.iter().all(|o| o == first) => first.clone(),
+        _ => reps
+            .keys()
+            .zip(&orders)
+            .map(|(rep, o)| format!("rep {rep}: {o}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
 pub fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
@@ -207,7 +236,7 @@ pub fn markdown(r: &Results) -> String {
          Runs where the scheduler was not active before and after (ejected, restarted) are failed and left out.",
         r.options.reps,
         if r.options.quick { " (--quick)" } else { "" },
-        r.schedulers.iter().map(|s| s.label()).collect::<Vec<_>>().join(" → "),
+        run_order(r),
         r.options.runtime_s,
         r.options.ramp_s,
         if ci_levels.is_empty() { "n/a".into() } else { ci_levels.join(", ") }
@@ -761,6 +790,31 @@ mod tests {
         assert!((p99.ratios[1].unwrap() - 7020.0 / 14200.0).abs() < 1e-12);
         assert_eq!(p99.ratios[0], Some(1.0));
         assert_eq!(rows[0].metric, "iops", "IOPS first");
+    }
+
+    #[test]
+    fn the_method_gives_the_order_the_schedulers_ran_in() {
+        let mut r = sample();
+        assert!(
+            markdown(&r).contains("interleaved in each (EEVDF → scx_storeland);"),
+            "one order for every repetition"
+        );
+        // Repetition 2 ran scx_storeland first.
+        for run in r.runs.iter_mut().filter(|x| x.rep == 2) {
+            run.scheduler = if run.scheduler == "eevdf" {
+                "scx_storeland".into()
+            } else {
+                "eevdf".into()
+            };
+        }
+        let md = markdown(&r);
+        assert!(
+            md.contains(
+                "(rep 1: EEVDF → scx_storeland; rep 2: scx_storeland → EEVDF; \
+                 rep 3: EEVDF → scx_storeland)"
+            ),
+            "{md}"
+        );
     }
 
     #[test]

@@ -430,7 +430,25 @@ pub fn build(
     })
 }
 
+/// `items` in the order repetition `rep` (from 1) runs them: rotated by one
+/// more each repetition, so that no scheduler always runs first or last. In
+/// the VM the slot in a round moved results by more than some differences
+/// between schedulers (in A/B rounds of hackbench, whichever build ran third
+/// was the slowest in 5 of 6 rounds).
+pub fn rotated<T>(items: &[T], rep: u32) -> impl Iterator<Item = &T> {
+    let first = match items.len() {
+        0 => 0,
+        n => rep.saturating_sub(1) as usize % n,
+    };
+    items[first..].iter().chain(&items[..first])
+}
+
 impl Plan {
+    /// The schedulers in the order repetition `rep` runs them.
+    pub fn rep_order(&self, rep: u32) -> impl Iterator<Item = &SchedulerInfo> {
+        rotated(&self.schedulers, rep)
+    }
+
     pub fn runs(&self) -> usize {
         self.settings.reps as usize * self.schedulers.len() * self.workloads.len()
     }
@@ -453,7 +471,8 @@ impl Plan {
         let mut s = String::new();
         let order: Vec<String> = self.schedulers.iter().map(|x| label(&x.name)).collect();
         s += &format!(
-            "plan: {} repetition(s) of [{}] interleaved, {} workload(s) each: {} runs\n",
+            "plan: {} repetition(s) of [{}] interleaved, the order rotating by one each \
+             repetition, {} workload(s) each: {} runs\n",
             self.settings.reps,
             order.join(" → "),
             self.workloads.len(),
@@ -582,6 +601,16 @@ mod tests {
         assert_eq!(fio_variant("qd16", 32), None);
         assert_eq!(fio_variant("mixed", 32), None);
         assert_eq!(fio_variant("qd", 32), None);
+    }
+
+    #[test]
+    fn each_repetition_starts_one_scheduler_later() {
+        let order = |rep| rotated(&["a", "b", "c"], rep).copied().collect::<Vec<_>>();
+        assert_eq!(order(1), ["a", "b", "c"]);
+        assert_eq!(order(2), ["b", "c", "a"]);
+        assert_eq!(order(3), ["c", "a", "b"]);
+        assert_eq!(order(4), ["a", "b", "c"]);
+        assert_eq!(rotated::<u8>(&[], 3).count(), 0);
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn run(plan: &Plan, disc: &Discovery, roots: &Roots, dir: &Path, mut results
     let reps = plan.settings.reps;
 
     'reps: for rep in 1..=reps {
-        for info in &plan.schedulers {
+        for info in plan.rep_order(rep) {
             if exec::interrupted() {
                 break 'reps;
             }
