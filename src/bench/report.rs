@@ -74,7 +74,6 @@ pub fn rows(r: &Results) -> Vec<Row> {
     out
 }
 
-/// Numbers for tables: 14,812 / 152 / 15.2 / 1.52 / 0.0152.
 /// The order the schedulers ran in: one list when every repetition used the
 /// same order, else one per repetition (the harness rotates it).
 fn run_order(r: &Results) -> String {
@@ -104,6 +103,7 @@ fn run_order(r: &Results) -> String {
     }
 }
 
+/// Numbers for tables: 14,812 / 152 / 15.2 / 1.52 / 0.0152.
 pub fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
