@@ -87,8 +87,8 @@ pub fn draw(f: &mut Frame, app: &App) {
     let heat_rows = stats.map_or(1, |s| heat_lines(s, area.width.saturating_sub(2)).len());
     let nr_llcs = stats.map_or(0, |s| s.llcs.len());
     let nr_drives = stats.map_or(0, |s| s.nvme.len());
-    // 13 lines of scheduler health, or one row per CCX, inside a border.
-    let middle = (nr_llcs as u16 + 3).max(15);
+    // 14 lines of scheduler health, or one row per CCX, inside a border.
+    let middle = (nr_llcs as u16 + 3).max(16);
     let lower = (nr_drives.max(4) as u16 + 3).min(27);
     let status = u16::from(app.unavailable.is_some() || stats.is_none());
 
@@ -333,24 +333,31 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
                     dash_f(s.user_dispatch_share_pct, 1)
                 ),
             ),
+            // Three short lines: at 120 columns the panel has 34 for a value.
             kv(
                 "fast path",
                 format!(
-                    "{}/s  idle {} latcrit {} inter {}",
+                    "{}/s  idle {} self {}",
                     rate(s.fastpath_dispatches_per_sec),
                     rate(s.fastpath_idle_per_sec),
-                    rate(s.fastpath_latcrit_per_sec),
-                    rate(s.fastpath_interactive_per_sec),
+                    rate(s.fastpath_self_per_sec)
                 ),
             ),
             kv(
-                "  and",
+                "  woken",
                 format!(
-                    "requeue {} io-batch {} kthread {} self {}",
+                    "latcrit {} inter {} io {}",
+                    rate(s.fastpath_latcrit_per_sec),
+                    rate(s.fastpath_interactive_per_sec),
+                    rate(s.fastpath_io_batch_per_sec)
+                ),
+            ),
+            kv(
+                "  requeue",
+                format!(
+                    "{}/s  kthread {}/s",
                     rate(s.fastpath_requeue_per_sec),
-                    rate(s.fastpath_io_batch_per_sec),
-                    rate(s.fastpath_kthread_per_sec),
-                    rate(s.fastpath_self_per_sec)
+                    rate(s.fastpath_kthread_per_sec)
                 ),
             ),
             kv(
@@ -755,6 +762,28 @@ mod tests {
             .filter(|l| l.contains("20000"))
             .count();
         assert_eq!(rows, 12, "one row per CCX\n{text}");
+    }
+
+    #[test]
+    fn fast_path_counts_fit_a_120_column_terminal() {
+        let mut s = genoa();
+        s.fastpath_dispatches_per_sec = 88_888.0;
+        s.fastpath_idle_per_sec = 77_777.0;
+        s.fastpath_self_per_sec = 66_666.0;
+        s.fastpath_latcrit_per_sec = 11_111.0;
+        s.fastpath_interactive_per_sec = 22_222.0;
+        s.fastpath_io_batch_per_sec = 33_333.0;
+        s.fastpath_requeue_per_sec = 44_444.0;
+        s.fastpath_kthread_per_sec = 55_555.0;
+        let text = render_text(&live_app(Some(s)), 120, 50);
+        for line in [
+            "fast path       88888/s  idle 77777 self 66666",
+            "  woken         latcrit 11111 inter 22222 io 33333",
+            "  requeue       44444/s  kthread 55555/s",
+            "loop runs",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 
     #[test]
