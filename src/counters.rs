@@ -31,7 +31,7 @@ pub struct Counters {
     pub stale_dropped: u64,
     /// Decisions whose CPU/LLC the task may not use, redirected.
     pub affinity_redirects: u64,
-    /// Tasks a CPU pulled from another LLC's queue.
+    /// Tasks a CPU pulled from another LLC's queues.
     pub llc_steals: u64,
     /// Times the policy loop was put on a CPU.
     pub usersched_runs: u64,
@@ -51,7 +51,7 @@ pub struct Counters {
     pub irq_wakeups: u64,
     /// CPU hogs that ended their turn early for other work waiting in their CCX.
     pub hog_turns_cut: u64,
-    /// Placements in a CCX queue that found a whole idle core (SMT on).
+    /// Placements in a CCX that found a whole idle core (SMT on).
     pub idle_core_picks: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext

@@ -94,7 +94,7 @@ impl<'obj> Daemon<'obj> {
             self.bpf.note_drained();
             if !self.batch.is_empty() {
                 self.bpf
-                    .read_llc_load(self.policy.topology().nr_llcs(), &mut self.load);
+                    .read_llc_load(self.policy.topology(), &mut self.load);
             }
             for task in &self.batch {
                 let decision = self.policy.decide(task, &self.load);

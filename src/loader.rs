@@ -14,6 +14,7 @@ use scx_utils::{ScxExitKind, UserExitInfo};
 use storeland::counters::Counters;
 use storeland::intf;
 use storeland::policy::{LoadView, Policy, TaskClass};
+use storeland::topology::CcxTopology;
 
 use crate::rings::Rings;
 
@@ -180,16 +181,18 @@ impl<'obj> Attached<'obj> {
         slots[..nr_cpu_ids.min(slots.len())].to_vec()
     }
 
-    /// Waiting tasks per LLC queue, as BPF last saw them.
-    pub fn read_llc_load(&self, nr_llcs: usize, load: &mut LoadView) {
-        let bss = self.bss();
+    /// Waiting tasks per LLC (the sum of its CPUs' queues), as BPF last saw them.
+    pub fn read_llc_load(&self, topo: &CcxTopology, load: &mut LoadView) {
+        let queued = &self.bss().cpu_nr_queued;
         load.llc_queued.clear();
-        load.llc_queued.extend(
-            bss.llc_nr_queued[..nr_llcs]
+        load.llc_queued.extend((0..topo.nr_llcs()).map(|llc| {
+            topo.llc_cpus(llc)
                 .iter()
+                .filter_map(|&cpu| queued.get(cpu as usize))
                 // SAFETY: plain u32s in the mmap'ed .bss, written racily by BPF.
-                .map(|q| unsafe { std::ptr::read_volatile(q) }),
-        );
+                .map(|q| unsafe { std::ptr::read_volatile(q) })
+                .sum::<u32>()
+        }));
     }
 
     /// Tell BPF the loop just drained the ring (its "user space is late" clock).

@@ -124,7 +124,7 @@ fn schedule(opts: &Opts) -> Result<i32> {
         let policy = Policy::new(policy_cfg.clone(), topo)?;
         let (bpf, rings) = Attached::attach(&mut open_object, &load, &policy)?;
         info!(
-            "scheduler attached: slice {} us, {nr_llcs} CCX queue(s)",
+            "scheduler attached: slice {} us, a queue per CPU in {nr_llcs} CCX(s)",
             opts.slice_us
         );
         let attached_at = stats::monotonic_ns();

@@ -113,10 +113,10 @@ pub struct Decision {
     pub enq_seq: u64,
     /// A specific CPU, used only if it is idle when BPF applies the decision.
     pub cpu: Option<u32>,
-    /// The LLC (CCX) queue to wait in; None lets BPF use the task's current one.
+    /// The LLC (CCX) to wait in; None lets BPF use the task's current one.
     pub llc: Option<usize>,
     pub slice_ns: u64,
-    /// Position in the LLC queue (earliest first), on the vtime clock.
+    /// Position in its CPU queue (earliest first), on the vtime clock.
     pub deadline: u64,
     pub class: TaskClass,
     /// Preempt batch work if no CPU of the target CCX is idle.
@@ -125,7 +125,7 @@ pub struct Decision {
     pub class_only: bool,
 }
 
-/// How many tasks wait in each LLC queue (BPF's latest view).
+/// How many tasks wait in each LLC's queues (BPF's latest view).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadView {
     pub llc_queued: Vec<u32>,
@@ -242,7 +242,7 @@ impl Policy {
         }
     }
 
-    /// Position in an LLC queue: vtime, plus the class offset, plus the
+    /// Position in a CPU queue: vtime, plus the class offset, plus the
     /// runtime since waking scaled by 100/weight, capped. BPF computes the
     /// same (`task_deadline()` in main.bpf.c) when it places a task whose
     /// class it caches.
@@ -276,7 +276,7 @@ impl Policy {
     /// waking another task) ends its turn now. It queues as late as lag
     /// goes, so its slice decides only how long the tasks behind it wait:
     /// once it has run `slice_min` in this turn and the first task waiting
-    /// in its CCX queue (`first_waiter_is_hog`: None when nothing waits or
+    /// in one of its CCX's queues (`first_waiter_is_hog`: None when nothing waits or
     /// the first waiter may not run on its CPU) is not a hog, it gives the
     /// CPU up; its share, set by vtime, does not change. While only hogs
     /// wait, hogs take turns a whole batch slice at a time: a `slice_min`

@@ -3,8 +3,10 @@
 //!
 //! It runs the real [`Policy`] behind a Rust model of the BPF side's rules
 //! (`src/bpf/main.bpf.c`): the idle-CPU fast path at wake-up, the cached
-//! latency-critical fast path, per-LLC queues ordered by deadline, stealing
-//! when a CPU's own queue is empty, preemption of batch work, vtime
+//! latency-critical fast path, a queue per CPU ordered by deadline (taken
+//! from the CCX's other queues when their first task is due well before its
+//! own, or its own is empty; other CCXs only when all of its own are empty),
+//! preemption of batch work, vtime
 //! accounting, and a fixed user-space round-trip delay for everything else.
 //! Time advances in fixed steps; there is no randomness, so a scenario always
 //! gives the same numbers.
@@ -75,6 +77,8 @@ pub struct TaskReport {
     pub runs: u64,
     /// ... on the same CCX as its previous run.
     pub runs_on_same_ccx: u64,
+    /// ... on the same CPU as its previous run.
+    pub runs_on_same_cpu: u64,
     /// Times it ran on a CPU outside its allowed set (must stay 0).
     pub affinity_violations: u64,
     /// The class the policy gave it last.
@@ -104,6 +108,13 @@ impl TaskReport {
             return 1.0;
         }
         self.runs_on_same_ccx as f64 / (self.runs - 1) as f64
+    }
+
+    pub fn same_cpu_share(&self) -> f64 {
+        if self.runs <= 1 {
+            return 1.0;
+        }
+        self.runs_on_same_cpu as f64 / (self.runs - 1) as f64
     }
 }
 
@@ -135,7 +146,7 @@ impl Default for SimConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Running(usize),
-    /// In an LLC queue.
+    /// In a CPU's queue.
     Queued,
     /// Waiting for user space's decision until the given time.
     InUserSpace(u64),
@@ -184,9 +195,13 @@ pub struct Simulator {
     topo: CcxTopology,
     tasks: Vec<Task>,
     cpus: Vec<Cpu>,
+    /// One per CPU.
     queues: Vec<BTreeMap<QueueKey, usize>>,
     queued_slice: Vec<u64>,
-    /// Per LLC, the queues an idle CPU there looks at: its own, then the
+    /// Per LLC, the CPU with the shortest queue when one of its CPUs last
+    /// dispatched from it: placing reads this hint, as BPF's queue_cpu() does.
+    shortest_hint: Vec<Option<usize>>,
+    /// Per LLC, the LLCs an idle CPU there takes from: its own, then the
     /// steal order (computed once, as the loader does for BPF).
     dispatch_order: Vec<Vec<usize>>,
     /// Reviews of BPF-placed wake-ups in the ring: (answer due, record).
@@ -236,19 +251,21 @@ impl Simulator {
             })
             .collect();
         let nr_llcs = topo.nr_llcs();
+        let nr_cpu_ids = topo.nr_cpu_ids();
         let dispatch_order = (0..nr_llcs)
             .map(|llc| std::iter::once(llc).chain(topo.steal_order(llc)).collect())
             .collect();
         Simulator {
             dispatch_order,
             queued_slice: vec![0; tasks.len()],
+            shortest_hint: vec![None; nr_llcs],
             reviews: Vec::new(),
             cfg,
             policy,
             topo,
             tasks,
             cpus,
-            queues: vec![BTreeMap::new(); nr_llcs],
+            queues: vec![BTreeMap::new(); nr_cpu_ids],
             now: 0,
             vtime_now: 0,
             arrivals: 0,
@@ -413,13 +430,35 @@ impl Simulator {
         self.tasks[t].exec_runtime >= self.policy.config().max_lag_ns
     }
 
+    /// The CPUs of `cpu`'s LLC.
+    fn llc_cpus_of(&self, cpu: usize) -> Vec<usize> {
+        let llc = self.cpus[cpu].llc;
+        self.topo
+            .llc_cpus(llc)
+            .iter()
+            .map(|&c| c as usize)
+            .collect()
+    }
+
     /// BPF's check at each tick (here at each step): a running hog gives
-    /// way once something other than a hog waits first in its CCX queue.
+    /// way once something other than a hog that may run on its CPU waits
+    /// first in one of its CCX's queues.
     fn hog_turn_over(&self, t: usize, cpu: usize) -> bool {
-        let first_waiter = self.queues[self.cpus[cpu].llc].values().next();
-        let first_waiter_is_hog = first_waiter
-            .filter(|&&o| self.allowed(o, cpu))
-            .map(|&o| self.is_cpu_hog(o));
+        let heads: Vec<usize> = self
+            .llc_cpus_of(cpu)
+            .into_iter()
+            .filter_map(|c| self.queues[c].values().next().copied())
+            .collect();
+        let first_waiter_is_hog = if heads
+            .iter()
+            .any(|&o| self.allowed(o, cpu) && !self.is_cpu_hog(o))
+        {
+            Some(false)
+        } else if heads.is_empty() {
+            None
+        } else {
+            Some(true)
+        };
         let turn = self.now - self.cpus[cpu].running_since;
         self.policy
             .hog_turn_over(self.is_cpu_hog(t), turn, first_waiter_is_hog)
@@ -427,7 +466,14 @@ impl Simulator {
 
     fn apply_user_decisions(&mut self) {
         let load = LoadView {
-            llc_queued: self.queues.iter().map(|q| q.len() as u32).collect(),
+            llc_queued: (0..self.topo.nr_llcs())
+                .map(|llc| {
+                    let cpus = self.topo.llc_cpus(llc);
+                    cpus.iter()
+                        .map(|&c| self.queues[c as usize].len() as u32)
+                        .sum()
+                })
+                .collect(),
         };
         let now = self.now;
         for (_, record) in self.reviews.iter().filter(|(ready, _)| *ready <= now) {
@@ -524,9 +570,56 @@ impl Simulator {
                 return;
             }
         }
+        let target = idle.unwrap_or_else(|| self.queue_cpu(t, llc));
         self.arrivals += 1;
-        self.queues[llc].insert((deadline, self.arrivals), t);
+        self.queues[target].insert((deadline, self.arrivals), t);
         self.queued_slice[t] = slice;
+    }
+
+    /// BPF's queue_cpu(): the CPU task `t` is on if it is in `llc` and its
+    /// queue is no longer than the hinted shortest one (if `t` may use it) by
+    /// more than a quarter and one, else that shortest one, else the first
+    /// CPU of `llc` that `t` may use.
+    fn queue_cpu(&self, t: usize, llc: usize) -> usize {
+        let own = self.tasks[t].prev_cpu as usize;
+        let shortest = self.shortest_hint[llc].filter(|&c| self.allowed(t, c));
+        let own_ok = self.cpus[own].llc == llc && self.allowed(t, own);
+        match shortest {
+            Some(c) if own_ok => {
+                let fewest = self.queues[c].len();
+                if self.queues[own].len() <= fewest + 1 + fewest / 4 {
+                    own
+                } else {
+                    c
+                }
+            }
+            _ if own_ok => own,
+            Some(c) => c,
+            None => self
+                .topo
+                .llc_cpus(llc)
+                .iter()
+                .map(|&c| c as usize)
+                .find(|&c| self.allowed(t, c))
+                .expect("queue() picked an LLC with an allowed CPU"),
+        }
+    }
+
+    /// The hint queue_cpu() reads, refreshed as `cpu` dispatches while its
+    /// LLC has tasks queued (ties go to `cpu`, then to CPU order).
+    fn note_shortest(&mut self, cpu: usize) {
+        let llc = self.cpus[cpu].llc;
+        let cpus = self.llc_cpus_of(cpu);
+        if cpus.iter().all(|&c| self.queues[c].is_empty()) {
+            return;
+        }
+        let mut shortest = cpu;
+        for c in cpus {
+            if self.queues[c].len() < self.queues[shortest].len() {
+                shortest = c;
+            }
+        }
+        self.shortest_hint[llc] = Some(shortest);
     }
 
     fn start(&mut self, t: usize, cpu: usize, slice: u64) {
@@ -539,6 +632,9 @@ impl Simulator {
         task.report.runs += 1;
         if task.prev_llc == Some(llc) {
             task.report.runs_on_same_ccx += 1;
+            if task.prev_cpu as usize == cpu {
+                task.report.runs_on_same_cpu += 1;
+            }
         }
         if !allowed {
             task.report.affinity_violations += 1;
@@ -607,7 +703,10 @@ impl Simulator {
             }
             // Nothing else wants this CPU: the kernel keeps it running.
             let others_wait = self.cpus[cpu].local.is_some()
-                || self.queues[llc].values().any(|&o| self.allowed(o, cpu));
+                || self
+                    .llc_cpus_of(cpu)
+                    .into_iter()
+                    .any(|c| self.queues[c].values().any(|&o| self.allowed(o, cpu)));
             if expired && !preempted && !others_wait {
                 self.tasks[t].slice_left = cfg.slice_ns;
                 continue;
@@ -627,9 +726,12 @@ impl Simulator {
         }
     }
 
-    /// ops.dispatch on every idle CPU: its local queue, its own LLC, then
-    /// steal in the topology's steal order (own NUMA node first).
+    /// ops.dispatch on every idle CPU: its local queue; its own queue,
+    /// unless the first task of another queue of its LLC is due more than
+    /// slice_max earlier; any queue of its LLC; then the other LLCs in the
+    /// topology's steal order (own NUMA node first).
     fn dispatch_idle_cpus(&mut self) {
+        let margin = self.policy.config().slice_max_ns;
         for cpu in 0..self.cpus.len() {
             if self.cpus[cpu].current.is_some() || self.topo.llc_of(cpu as i32).is_none() {
                 continue;
@@ -638,19 +740,32 @@ impl Simulator {
                 self.start(t, cpu, slice);
                 continue;
             }
-            let mut pick = None;
+            self.note_shortest(cpu);
+            let head = |s: &Self, c: usize| s.queues[c].keys().next().map(|&(dl, _)| dl);
+            let own = head(self, cpu);
+            let mut order = Vec::new();
+            let earlier = self
+                .llc_cpus_of(cpu)
+                .into_iter()
+                .filter(|&c| c != cpu)
+                .filter_map(|c| head(self, c).map(|dl| (dl, c)))
+                .filter(|&(dl, _)| own.is_none_or(|own| dl + margin < own))
+                .min();
+            order.extend(earlier.map(|(_, c)| c));
+            order.push(cpu);
             for &llc in &self.dispatch_order[self.cpus[cpu].llc] {
-                let found = self.queues[llc]
+                let cpus = self.topo.llc_cpus(llc);
+                let n = cpus.len();
+                order.extend((0..n).map(|i| cpus[(cpu + i) % n] as usize));
+            }
+            let pick = order.into_iter().find_map(|q| {
+                self.queues[q]
                     .iter()
                     .find(|&(_, &t)| self.allowed(t, cpu))
-                    .map(|(&key, &t)| (key, t));
-                if let Some((key, t)) = found {
-                    pick = Some((llc, key, t));
-                    break;
-                }
-            }
-            if let Some((llc, key, t)) = pick {
-                self.queues[llc].remove(&key);
+                    .map(|(&key, &t)| (q, key, t))
+            });
+            if let Some((q, key, t)) = pick {
+                self.queues[q].remove(&key);
                 // The fairness clock follows tasks taken in deadline order.
                 self.vtime_now = self.vtime_now.max(self.tasks[t].vtime);
                 let slice = self.queued_slice[t];

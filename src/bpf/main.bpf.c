@@ -31,10 +31,10 @@ char _license[] SEC("license") = "GPL";
 
 UEI_DEFINE(uei);
 
-/* DSQ ids: one queue for the policy loop, one per LLC. */
+/* DSQ ids: one queue for the policy loop, one per CPU. */
 #define USERSCHED_DSQ	0x10000ULL
-#define LLC_DSQ_BASE	0x100ULL
-#define LLC_DSQ(llc)	(LLC_DSQ_BASE + (llc))
+#define CPU_DSQ_BASE	0x20000ULL
+#define CPU_DSQ(cpu)	(CPU_DSQ_BASE + (cpu))
 
 /* Unread reviews that wake the policy loop: a quarter of the ring. */
 #define REVIEW_WAKEUP_BYTES	(sizeof(struct queued_task) * STORELAND_RING_ENTRIES / 4)
@@ -58,7 +58,7 @@ const volatile u64 class_slice_ns[STORELAND_NR_CLASSES];
 const volatile u64 max_lag_ns = 100000000ULL;
 /* Starvation guard: a task queued longer than this runs first (well under the watchdog). */
 const volatile u64 starve_ns = 1000000000ULL;
-const volatile u64 starve_scan_ns = 20000000ULL;	/* how often each LLC queue is checked */
+const volatile u64 starve_scan_ns = 20000000ULL;	/* how often each LLC's queues are checked */
 const volatile u32 nr_cpus = 1;			/* possible CPU ids */
 const volatile u32 nr_llcs = 1;
 const volatile bool smt_enabled;		/* some core runs more than one CPU */
@@ -84,10 +84,13 @@ struct cpu_state {
 	u32 contested;		/* taken by a higher class since it last had none queued */
 } cpu_state[STORELAND_MAX_CPUS];
 
-/* Tasks waiting in each LLC queue, refreshed as CPUs queue and dispatch. */
-u32 llc_nr_queued[STORELAND_MAX_LLCS];
+/* Tasks waiting in each CPU's queue, refreshed as CPUs queue and dispatch. */
+u32 cpu_nr_queued[STORELAND_MAX_CPUS];
+/* The CPU of each LLC with the fewest tasks queued when one last dispatched. */
+s32 llc_shortest_cpu[STORELAND_MAX_LLCS];
 /*
- * Tasks placed in each LLC queue that have not started running since. Never
+ * Tasks placed in each CPU's queue (cpu_pending) and so in each LLC's
+ * queues (llc_pending) that have not started running since. Never
  * below what the queue holds: a task is counted before it is inserted, and
  * uncounted only where it is in no queue and its runqueue is locked
  * (ops.enqueue, ops.running, ops.disable), so a stale
@@ -98,6 +101,7 @@ u32 llc_nr_queued[STORELAND_MAX_LLCS];
  * ops.dispatch took per fio I/O.
  */
 u64 llc_pending[STORELAND_MAX_LLCS];
+u64 cpu_pending[STORELAND_MAX_CPUS];
 /* The policy loop was put in USERSCHED_DSQ and has not run since. */
 volatile bool usersched_queued;
 volatile u64 usersched_last_drain_ns;	/* written by the policy loop (CLOCK_MONOTONIC) */
@@ -107,7 +111,7 @@ u32 drain_first_count;			/* always 0; see apply_decisions() */
 u64 loop_woken_at_ns;			/* first wake-up of the policy loop since its last drain */
 u64 vtime_now;				/* largest vtime of any task that started running */
 u32 hardirq_bits;			/* preempt_count bits of hard IRQ context, learned */
-u64 llc_last_scan_ns[STORELAND_MAX_LLCS];	/* last starvation check of each LLC queue */
+u64 llc_last_scan_ns[STORELAND_MAX_LLCS];	/* last starvation check of each LLC's queues */
 
 /* Tasks waiting for a decision, kernel -> user. */
 struct {
@@ -138,10 +142,10 @@ struct task_ctx {
 	s32 waker_cpu;
 	u32 nr_wakeups;
 	u32 class;		/* set by user space's last decision */
-	u64 deadline;		/* of its last placement in an LLC queue */
+	u64 deadline;		/* of its last placement in a CPU queue */
 	bool preempted;		/* kicked off its CPU for a latency-critical task */
-	bool in_llc_queue;	/* placed in an LLC queue (deadline order), not run since */
-	u32 queued_llc;		/* ... that LLC's queue, counted in llc_pending */
+	bool in_llc_queue;	/* placed in a CPU queue (deadline order), not run since */
+	u32 queued_cpu;		/* ... that CPU's queue, counted in cpu_pending and llc_pending */
 	bool has_run;		/* last_cpu is valid */
 	s32 last_cpu;
 	u32 fast_placements;	/* placed by BPF from the cached class since the last decision */
@@ -243,6 +247,16 @@ static s32 llc_cpu(u32 llc, u32 idx)
 	return llc_cpus[llc & (STORELAND_MAX_LLCS - 1)][idx & (STORELAND_MAX_LLC_CPUS - 1)];
 }
 
+/*
+ * Walk @cpu over the CPUs of @llc, @i counting them: a constant bound for
+ * the verifier, a break at the LLC's size.
+ */
+#define for_each_llc_cpu(i, cpu, llc)						\
+	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS)					\
+		if ((i) >= llc_nr_cpus[(llc) & (STORELAND_MAX_LLCS - 1)])	\
+			break;							\
+		else if (((cpu) = llc_cpu((llc), (i))), true)
+
 /* May @p run on every CPU, so that any CPU of any LLC will do? */
 static bool runs_anywhere(const struct task_struct *p)
 {
@@ -251,15 +265,13 @@ static bool runs_anywhere(const struct task_struct *p)
 
 static bool llc_allows(const struct task_struct *p, u32 llc)
 {
-	u32 i, n;
+	s32 cpu;
+	u32 i;
 
 	if (llc >= STORELAND_MAX_LLCS)
 		return false;
-	n = llc_nr_cpus[llc];
-	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
-		if (i >= n)
-			break;
-		if (can_run_on(p, llc_cpu(llc, i)))
+	for_each_llc_cpu(i, cpu, llc) {
+		if (can_run_on(p, cpu))
 			return true;
 	}
 	return false;
@@ -455,46 +467,118 @@ static s32 claim_loop_victim(const struct task_struct *p)
 	return -1;
 }
 
-static void count_llc_pending(struct task_ctx *tctx, u32 llc)
+static void count_queued(struct task_ctx *tctx, s32 cpu)
 {
-	/* The atomic orders the two stores: a task flagged names its LLC. */
-	tctx->queued_llc = llc;
-	__sync_fetch_and_add(&llc_pending[llc & (STORELAND_MAX_LLCS - 1)], 1);
+	u32 c = (u32)cpu & (STORELAND_MAX_CPUS - 1);
+
+	/* The atomics order the stores: a task flagged names its CPU. */
+	tctx->queued_cpu = c;
+	__sync_fetch_and_add(&cpu_pending[c], 1);
+	__sync_fetch_and_add(&llc_pending[llc_of(c) & (STORELAND_MAX_LLCS - 1)], 1);
 	tctx->in_llc_queue = true;
 }
 
-static void uncount_llc_pending(struct task_ctx *tctx)
+static void uncount_queued(struct task_ctx *tctx)
 {
+	u32 c = tctx->queued_cpu & (STORELAND_MAX_CPUS - 1);
+
 	if (!tctx->in_llc_queue)
 		return;
 	tctx->in_llc_queue = false;
-	__sync_fetch_and_sub(&llc_pending[tctx->queued_llc & (STORELAND_MAX_LLCS - 1)], 1);
+	__sync_fetch_and_sub(&cpu_pending[c], 1);
+	__sync_fetch_and_sub(&llc_pending[llc_of(c) & (STORELAND_MAX_LLCS - 1)], 1);
 }
 
-/* Whether @llc's queue may hold a task (see llc_pending). */
+/* Whether some queue of @llc may hold a task (see llc_pending). */
 static bool llc_may_have_work(u32 llc)
 {
 	return llc_pending[llc & (STORELAND_MAX_LLCS - 1)] != 0;
 }
 
-static void note_llc_queue(u32 llc)
+static bool cpu_may_have_work(s32 cpu)
 {
-	if (llc < STORELAND_MAX_LLCS)
-		llc_nr_queued[llc & (STORELAND_MAX_LLCS - 1)] = scx_bpf_dsq_nr_queued(LLC_DSQ(llc));
+	return cpu_pending[(u32)cpu & (STORELAND_MAX_CPUS - 1)] != 0;
+}
+
+/* Refresh what user space sees waiting in @cpu's queue (it sums them per LLC). */
+static void note_queue(s32 cpu)
+{
+	if (cpu < 0 || cpu >= STORELAND_MAX_CPUS)
+		return;
+	cpu_nr_queued[(u32)cpu & (STORELAND_MAX_CPUS - 1)] = scx_bpf_dsq_nr_queued(CPU_DSQ(cpu));
+}
+
+/* How long @cpu's queue looks to placement: a CPU a higher class holds, last. */
+static u64 queue_len(s32 cpu)
+{
+	struct cpu_state *cs = cpu_state_of(cpu);
+	u64 len = cpu_pending[(u32)cpu & (STORELAND_MAX_CPUS - 1)];
+
+	return cs && cs->released ? len + STORELAND_MAX_CPUS : len;
 }
 
 /*
- * Queue @p in an LLC queue ordered by @deadline and wake an idle CPU there.
- * With @preempt (a latency-critical task), @p goes straight to an idle CPU
- * of the LLC, or else to the local queue of a CPU running batch work, which
- * is preempted: it runs next there, whatever that CPU's queue holds.
+ * The CPU of @llc whose queue @p waits in: the one it is on, where taking it
+ * moves it between no run queues, unless a higher class holds that CPU or
+ * its queue is longer than the LLC's shortest by more than a quarter and one:
+ * then that shortest one. Without the balance, three hogs queued on one CPU
+ * would share it while a fourth had the CPU next to it alone; with a
+ * tolerance, a CPU's own tasks mostly stay. The shortest queue is a hint that
+ * ops.dispatch() refreshes (take_from_llc()), so that placing loops over no
+ * CPUs. Global, so the verifier checks it once: inlined at every placement,
+ * one inside the ring buffer's drain callback (walked like a loop), it made
+ * the program take 3-4x as long to attach (40-80 s against 13-18 s next to
+ * stress-ng in the VM).
+ */
+__noinline s32 queue_cpu(struct task_struct *p __arg_trusted, u32 llc)
+{
+	s32 cpu = scx_bpf_task_cpu(p), shortest;
+	struct llc_cpumask *m;
+	u32 key = llc;
+
+	if (llc >= STORELAND_MAX_LLCS)
+		return cpu;
+	shortest = llc_shortest_cpu[llc];
+	if (llc_of(shortest) != llc || !can_run_on(p, shortest))
+		shortest = -1;
+	if (llc_of(cpu) == llc && can_run_on(p, cpu)) {
+		u64 own = queue_len(cpu), fewest;
+
+		if (shortest < 0)
+			return cpu;
+		fewest = queue_len(shortest);
+		return own <= fewest + 1 + fewest / 4 ? cpu : shortest;
+	}
+	if (shortest >= 0)
+		return shortest;
+	/* Not on this LLC: any CPU of it that @p may use (usable_llc() found one). */
+	m = bpf_map_lookup_elem(&llc_cpumasks, &key);
+	if (m) {
+		const struct cpumask *cpus = cast_mask(m->cpus);
+
+		if (cpus) {
+			s32 c = bpf_cpumask_any_and_distribute(cpus, p->cpus_ptr);
+
+			if (can_run_on(p, c))
+				return c;
+		}
+	}
+	return cpu;
+}
+
+/*
+ * Queue @p in a queue of @llc ordered by @deadline: an idle CPU's, which is
+ * woken, or else the one queue_cpu() picks. With @preempt (a
+ * latency-critical task), @p goes straight to an idle CPU of the LLC, or
+ * else to the local queue of a CPU running batch work, which is preempted:
+ * it runs next there, whatever that CPU's queue holds.
  */
 static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 deadline,
 			 bool preempt)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	u32 llc = usable_llc(p, want_llc);
-	s32 cpu;
+	s32 cpu, target;
 
 	if (tctx)
 		tctx->deadline = deadline;
@@ -515,10 +599,11 @@ static void queue_in_llc(struct task_struct *p, s32 want_llc, u64 slice, u64 dea
 		}
 	}
 
+	target = cpu >= 0 ? cpu : queue_cpu(p, llc);
 	if (tctx)
-		count_llc_pending(tctx, llc);
-	scx_bpf_dsq_insert_vtime(p, LLC_DSQ(llc), slice, deadline, 0);
-	note_llc_queue(llc);
+		count_queued(tctx, target);
+	scx_bpf_dsq_insert_vtime(p, CPU_DSQ(target), slice, deadline, 0);
+	note_queue(target);
 	if (cpu >= 0)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 }
@@ -778,7 +863,7 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	tctx->enq_seq++;
 	tctx->user_seq = 0;
 	/* Dequeued before it ran (a property change): it left its queue. */
-	uncount_llc_pending(tctx);
+	uncount_queued(tctx);
 	/* Re-enqueued from a CPU a higher class took: it has been waiting since. */
 	if (!(enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)))
 		tctx->runnable_at = scx_bpf_now();
@@ -828,8 +913,8 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 * except when a higher class took their CPU and sent them back
 	 * (cpu_release): put back on that local queue they would be sent back
 	 * at every RT wake-up there, and the kernel ejects a scheduler whose
-	 * task is re-enqueued 256 times without running. The CCX queue holds
-	 * them for that CPU's next pick.
+	 * task is re-enqueued 256 times without running. That CPU's queue holds
+	 * them for its next pick.
 	 */
 	if (is_pcpu_kthread(p)) {
 		if (enq_flags & SCX_ENQ_REENQ)
@@ -997,30 +1082,47 @@ next:
 	return dc->applied >= STORELAND_DRAIN_BATCH;
 }
 
-/*
- * ops.dispatch: @cpu needs work (the kernel's pick_next for this class).
- * Apply pending decisions, run the policy loop if it is waiting, then take
- * the earliest deadline of this LLC, then steal from the other LLCs, those
- * of this NUMA node first.
- * Returning empty-handed keeps @prev running if it still can.
- */
+/* Move to @cpu the first task of @owner's queue that starves and may run there. */
+static bool rescue_from(s32 cpu, s32 owner, u64 now, bool *seen)
+{
+	struct task_struct *p;
+	bool moved = false;
+
+	bpf_for_each(scx_dsq, p, CPU_DSQ(owner), 0) {
+		struct task_ctx *tctx = lookup_task_ctx(p);
+
+		if (!tctx || (s64)(now - tctx->runnable_at) < (s64)starve_ns)
+			continue;
+		*seen = true;
+		if (!can_run_on(p, cpu))
+			continue;	/* pinned elsewhere: that CPU must look too */
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0)) {
+			COUNT(starvation_rescues);
+			moved = true;
+			break;
+		}
+	}
+	return moved;
+}
+
 /*
  * Starvation guard. Deadline order is fair among tasks whose vtimes are
- * comparable, but vtimes drift apart between CCX queues and between very
+ * comparable, but vtimes drift apart between queues and between very
  * different weights (renice churn: a nice -20 hog's vtime barely moves), and
  * a task behind them could wait for seconds, long enough for the kernel's
  * watchdog to eject the scheduler ("runnable task stall", or "watchdog
  * failed to check in" when the task is the watchdog's own kworker). So at
- * most every starve_scan_ns, one CPU of each LLC looks through its queue and
+ * most every starve_scan_ns, one CPU of each LLC looks through its queues and
  * runs the first task that has waited longer than starve_ns and may run
  * there; while such a task is left, the next dispatch looks again.
  */
 static bool rescue_starving(s32 cpu, u32 llc)
 {
-	struct task_struct *p;
 	u64 now = scx_bpf_now(), prev;
 	u64 *last = &llc_last_scan_ns[llc & (STORELAND_MAX_LLCS - 1)];
 	bool moved = false, seen = false;
+	s32 owner;
+	u32 i;
 
 	prev = *last;
 	if (now - prev < starve_scan_ns)
@@ -1028,16 +1130,11 @@ static bool rescue_starving(s32 cpu, u32 llc)
 	if (__sync_val_compare_and_swap(last, prev, now) != prev)
 		return false;	/* another CPU of this LLC is looking */
 
-	bpf_for_each(scx_dsq, p, LLC_DSQ(llc), 0) {
-		struct task_ctx *tctx = lookup_task_ctx(p);
-
-		if (!tctx || (s64)(now - tctx->runnable_at) < (s64)starve_ns)
+	for_each_llc_cpu(i, owner, llc) {
+		if (!cpu_may_have_work(owner))
 			continue;
-		seen = true;
-		if (!can_run_on(p, cpu))
-			continue;	/* pinned elsewhere: that CPU must look too */
-		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0)) {
-			COUNT(starvation_rescues);
+		if (rescue_from(cpu, owner, now, &seen)) {
+			note_queue(owner);
 			moved = true;
 			break;
 		}
@@ -1084,6 +1181,105 @@ static __always_inline void apply_decisions(void)
 		decisions_seen = submitted - 1;
 }
 
+/* The deadline of the first task in @owner's queue, or -1 if it is empty. */
+static u64 head_deadline(s32 owner)
+{
+	struct task_struct *p;
+	u64 dl = (u64)-1;
+
+	if (!cpu_may_have_work(owner))
+		return dl;
+	/* Lockless where the kernel has it (6.19), else read under the queue's lock. */
+	if (bpf_ksym_exists(scx_bpf_dsq_peek)) {
+		p = scx_bpf_dsq_peek(CPU_DSQ(owner));
+		return p ? p->scx.dsq_vtime : dl;
+	}
+	bpf_for_each(scx_dsq, p, CPU_DSQ(owner), 0) {
+		dl = p->scx.dsq_vtime;
+		break;
+	}
+	return dl;
+}
+
+static bool take_from(s32 owner)
+{
+	if (!cpu_may_have_work(owner) || !scx_bpf_dsq_move_to_local(CPU_DSQ(owner), 0))
+		return false;
+	note_queue(owner);
+	return true;
+}
+
+/* Take a task for @cpu from any queue of @llc but @skip's, or false. */
+static bool take_any_in_llc(s32 cpu, u32 llc, s32 skip)
+{
+	u32 i, n = llc_nr_cpus[llc & (STORELAND_MAX_LLCS - 1)], start = cpu;
+
+	bpf_for(i, 0, STORELAND_MAX_LLC_CPUS) {
+		s32 owner;
+
+		if (i >= n)
+			break;
+		/* Each CPU starts at a different one, so they do not all pile on the first. */
+		owner = llc_cpu(llc, (start + i) % n);
+		if (owner != skip && take_from(owner))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Take the next task for @cpu from its LLC: the first of its own queue,
+ * where it moves between no run queues, unless the first task of another
+ * queue of the LLC is due more than slice_max earlier, or its own is empty.
+ * Each CPU keeps its own queue because two CPUs taking work from one shared
+ * queue wait on each other's locks: in the VM, with a CCX's two vCPUs on one
+ * host core, a shared CCX queue made hackbench 1.31-1.48x EEVDF's time,
+ * queues per CPU 0.87-1.16x. Deadline order holds across the CCX within slice_max: a
+ * latency-critical or interactive task behind batch work on a busy CPU is
+ * taken by the next CPU of the CCX that dispatches, tasks of one class stay.
+ * On the way, it notes the LLC's shortest queue for queue_cpu().
+ */
+static bool take_from_llc(s32 cpu, u32 llc)
+{
+	u64 own = head_deadline(cpu), best_dl = own, fewest = queue_len(cpu);
+	s32 best = -1, shortest = cpu, owner;
+	u32 i;
+
+	for_each_llc_cpu(i, owner, llc) {
+		u64 dl, len;
+
+		if (owner == cpu)
+			continue;
+		len = queue_len(owner);
+		if (len < fewest) {
+			fewest = len;
+			shortest = owner;
+		}
+		dl = head_deadline(owner);
+		if (dl == (u64)-1)
+			continue;
+		if (own != (u64)-1 && dl + slice_max_ns >= own)
+			continue;
+		if (best < 0 || dl < best_dl) {
+			best = owner;
+			best_dl = dl;
+		}
+	}
+	llc_shortest_cpu[llc & (STORELAND_MAX_LLCS - 1)] = shortest;
+	if (best >= 0 && take_from(best))
+		return true;
+	if (take_from(cpu))
+		return true;
+	return take_any_in_llc(cpu, llc, cpu);
+}
+
+/*
+ * ops.dispatch: @cpu needs work (the kernel's pick_next for this class).
+ * Apply pending decisions, run the policy loop if it is waiting, then take
+ * from this LLC's queues (take_from_llc()), then steal from the other LLCs,
+ * those of this NUMA node first.
+ * Returning empty-handed keeps @prev running if it still can.
+ */
 void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u32 llc = llc_of(cpu), i;
@@ -1096,14 +1292,10 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 	}
 
 	if (llc_may_have_work(llc)) {
-		if (rescue_starving(cpu, llc)) {
-			note_llc_queue(llc);
+		if (rescue_starving(cpu, llc))
 			return;
-		}
-		if (scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0)) {
-			note_llc_queue(llc);
+		if (take_from_llc(cpu, llc))
 			return;
-		}
 	}
 
 	bpf_for(i, 0, STORELAND_MAX_LLCS - 1) {
@@ -1112,8 +1304,7 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 		if (i + 1 >= nr_llcs)
 			break;
 		victim = llc_steal_order[llc & (STORELAND_MAX_LLCS - 1)][i];
-		if (llc_may_have_work(victim) && scx_bpf_dsq_move_to_local(LLC_DSQ(victim), 0)) {
-			note_llc_queue(victim);
+		if (llc_may_have_work(victim) && take_any_in_llc(cpu, victim, -1)) {
 			COUNT(llc_steals);
 			return;
 		}
@@ -1281,7 +1472,7 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 	 */
 	if (tctx->in_llc_queue && tctx->vtime > vtime_now)
 		vtime_now = tctx->vtime;
-	uncount_llc_pending(tctx);
+	uncount_queued(tctx);
 	if (is_usersched_loop(p))
 		usersched_queued = false;
 
@@ -1296,27 +1487,37 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 /*
  * A CPU hog queues as late as lag goes, so its slice decides only how long
  * the tasks behind it wait: once it has run slice_min in this turn and the
- * first task waiting in its CCX queue is not a hog (and may run on @cpu), its
- * turn ends at this tick. Hogs waiting behind a hog wait for its slice: a
+ * first task waiting in one of its CCX's queues is not a hog (and may run on
+ * @cpu), its turn ends at this tick. Hogs waiting behind a hog wait for its slice: a
  * turn cut at every tick cost the hogs 7-12% of their throughput in the VM.
  * The same as Policy::hog_turn_over() in policy.rs.
  */
-static bool hog_turn_over(const struct task_ctx *tctx, s32 cpu)
+static bool first_is_no_hog(s32 owner, s32 cpu)
 {
-	u64 dsq = LLC_DSQ(llc_of(cpu));
 	struct task_struct *first;
-	bool over = false;
+	bool no_hog = false;
 
-	if (!is_cpu_hog(tctx) || tctx->stint_runtime < slice_min_ns ||
-	    !scx_bpf_dsq_nr_queued(dsq))
-		return false;
-	bpf_for_each(scx_dsq, first, dsq, 0) {
+	bpf_for_each(scx_dsq, first, CPU_DSQ(owner), 0) {
 		struct task_ctx *fctx = lookup_task_ctx(first);
 
-		over = fctx && !is_cpu_hog(fctx) && can_run_on(first, cpu);
+		no_hog = fctx && !is_cpu_hog(fctx) && can_run_on(first, cpu);
 		break;
 	}
-	return over;
+	return no_hog;
+}
+
+static bool hog_turn_over(const struct task_ctx *tctx, s32 cpu)
+{
+	u32 llc = llc_of(cpu), i;
+	s32 owner;
+
+	if (!is_cpu_hog(tctx) || tctx->stint_runtime < slice_min_ns || !llc_may_have_work(llc))
+		return false;
+	for_each_llc_cpu(i, owner, llc) {
+		if (cpu_may_have_work(owner) && first_is_no_hog(owner, cpu))
+			return true;
+	}
+	return false;
 }
 
 /* ops.tick: periodic runtime accounting while @p runs. */
@@ -1427,7 +1628,7 @@ void BPF_STRUCT_OPS(storeland_disable, struct task_struct *p)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 
 	if (tctx)
-		uncount_llc_pending(tctx);
+		uncount_queued(tctx);
 }
 
 /*
@@ -1436,8 +1637,9 @@ void BPF_STRUCT_OPS(storeland_disable, struct task_struct *p)
  * in the kernel's ext deadline server windows (50 ms a second), where a task
  * put back at the head with slice left can keep the ones behind it from
  * running until the watchdog ejects us. Send them through ops.enqueue again:
- * each goes to its LLC queue, where another CPU (or, for a task pinned here,
- * the next server window) takes it in deadline order.
+ * each goes to a queue of its LLC, another CPU's where queue_cpu() knows a
+ * shorter one, and another CPU of the LLC (take_from_llc(), the starvation
+ * guard) or, for a task pinned here, the next server window takes it.
  */
 void BPF_STRUCT_OPS(storeland_cpu_release, s32 cpu, struct scx_cpu_release_args *args)
 {
@@ -1520,12 +1722,17 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(storeland_init)
 	if (ret)
 		return ret;
 
+	bpf_for(i, 0, STORELAND_MAX_CPUS) {
+		if (i >= nr_cpus)
+			break;
+		ret = scx_bpf_create_dsq(CPU_DSQ(i), -1);
+		if (ret)
+			return ret;
+	}
+
 	bpf_for(i, 0, STORELAND_MAX_LLCS) {
 		if (i >= nr_llcs)
 			break;
-		ret = scx_bpf_create_dsq(LLC_DSQ(i), -1);
-		if (ret)
-			return ret;
 		ret = build_llc_cpumask(i);
 		if (ret)
 			return ret;

@@ -33,7 +33,7 @@ impl Daemon<'_> {
         let mut queued = LoadView {
             llc_queued: Vec::with_capacity(topo.nr_llcs()),
         };
-        self.bpf.read_llc_load(topo.nr_llcs(), &mut queued);
+        self.bpf.read_llc_load(topo, &mut queued);
         sample.llc_runnable = Some(queued.llc_queued.iter().map(|&n| u64::from(n)).collect());
         fill_locality(&mut sample);
         sample
