@@ -184,15 +184,12 @@ impl<'obj> Attached<'obj> {
     /// Waiting tasks per LLC (the sum of its CPUs' queues), as BPF last saw them.
     pub fn read_llc_load(&self, topo: &CcxTopology, load: &mut LoadView) {
         let queued = &self.bss().cpu_nr_queued;
-        load.llc_queued.clear();
-        load.llc_queued.extend((0..topo.nr_llcs()).map(|llc| {
-            topo.llc_cpus(llc)
-                .iter()
-                .filter_map(|&cpu| queued.get(cpu as usize))
+        load.fill_from_cpu_queues(topo, |cpu| {
+            queued
+                .get(cpu as usize)
                 // SAFETY: plain u32s in the mmap'ed .bss, written racily by BPF.
-                .map(|q| unsafe { std::ptr::read_volatile(q) })
-                .sum::<u32>()
-        }));
+                .map_or(0, |q| unsafe { std::ptr::read_volatile(q) })
+        });
     }
 
     /// Tell BPF the loop just drained the ring (its "user space is late" clock).

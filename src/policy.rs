@@ -132,6 +132,19 @@ pub struct LoadView {
 }
 
 impl LoadView {
+    /// Refill from the CPUs' queue lengths: an LLC waits what its CPUs'
+    /// queues hold together. The loader reads them from BPF, the simulator
+    /// from its own queues.
+    pub fn fill_from_cpu_queues(&mut self, topo: &CcxTopology, queued: impl Fn(u32) -> u32) {
+        self.llc_queued.clear();
+        self.llc_queued.extend((0..topo.nr_llcs()).map(|llc| {
+            topo.llc_cpus(llc)
+                .iter()
+                .map(|&cpu| queued(cpu))
+                .sum::<u32>()
+        }));
+    }
+
     fn queued(&self, llc: usize) -> u32 {
         self.llc_queued.get(llc).copied().unwrap_or(0)
     }
@@ -366,6 +379,21 @@ mod tests {
         LoadView {
             llc_queued: vec![0, 0],
         }
+    }
+
+    #[test]
+    fn an_llc_waits_what_its_cpus_queues_hold_together() {
+        // CPUs numbered out of LLC order, as on a machine with SMT siblings.
+        let topo = CcxTopology::new(vec![vec![0, 4, 1], vec![2, 3]]).unwrap();
+        let mut load = LoadView {
+            llc_queued: vec![9, 9, 9],
+        };
+        load.fill_from_cpu_queues(&topo, |cpu| [1, 2, 30, 40, 500][cpu as usize]);
+        assert_eq!(load.llc_queued, vec![1 + 500 + 2, 30 + 40]);
+        assert_eq!(
+            (load.queued(0), load.queued(1), load.queued(2)),
+            (503, 70, 0)
+        );
     }
 
     fn task(pid: i32, vtime: u64, exec_runtime: u64, weight: u32) -> TaskObservation {

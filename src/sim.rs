@@ -431,13 +431,9 @@ impl Simulator {
     }
 
     /// The CPUs of `cpu`'s LLC.
-    fn llc_cpus_of(&self, cpu: usize) -> Vec<usize> {
+    fn llc_cpus_of(&self, cpu: usize) -> impl Iterator<Item = usize> + '_ {
         let llc = self.cpus[cpu].llc;
-        self.topo
-            .llc_cpus(llc)
-            .iter()
-            .map(|&c| c as usize)
-            .collect()
+        self.topo.llc_cpus(llc).iter().map(|&c| c as usize)
     }
 
     /// BPF's check at each tick (here at each step): a running hog gives
@@ -446,7 +442,6 @@ impl Simulator {
     fn hog_turn_over(&self, t: usize, cpu: usize) -> bool {
         let heads: Vec<usize> = self
             .llc_cpus_of(cpu)
-            .into_iter()
             .filter_map(|c| self.queues[c].values().next().copied())
             .collect();
         let first_waiter_is_hog = if heads
@@ -465,16 +460,8 @@ impl Simulator {
     }
 
     fn apply_user_decisions(&mut self) {
-        let load = LoadView {
-            llc_queued: (0..self.topo.nr_llcs())
-                .map(|llc| {
-                    let cpus = self.topo.llc_cpus(llc);
-                    cpus.iter()
-                        .map(|&c| self.queues[c as usize].len() as u32)
-                        .sum()
-                })
-                .collect(),
-        };
+        let mut load = LoadView::default();
+        load.fill_from_cpu_queues(&self.topo, |cpu| self.queues[cpu as usize].len() as u32);
         let now = self.now;
         for (_, record) in self.reviews.iter().filter(|(ready, _)| *ready <= now) {
             let review = self.policy.decide(record, &load);
@@ -609,12 +596,11 @@ impl Simulator {
     /// LLC has tasks queued (ties go to `cpu`, then to CPU order).
     fn note_shortest(&mut self, cpu: usize) {
         let llc = self.cpus[cpu].llc;
-        let cpus = self.llc_cpus_of(cpu);
-        if cpus.iter().all(|&c| self.queues[c].is_empty()) {
+        if self.llc_cpus_of(cpu).all(|c| self.queues[c].is_empty()) {
             return;
         }
         let mut shortest = cpu;
-        for c in cpus {
+        for c in self.llc_cpus_of(cpu) {
             if self.queues[c].len() < self.queues[shortest].len() {
                 shortest = c;
             }
@@ -705,7 +691,6 @@ impl Simulator {
             let others_wait = self.cpus[cpu].local.is_some()
                 || self
                     .llc_cpus_of(cpu)
-                    .into_iter()
                     .any(|c| self.queues[c].values().any(|&o| self.allowed(o, cpu)));
             if expired && !preempted && !others_wait {
                 self.tasks[t].slice_left = cfg.slice_ns;
@@ -746,7 +731,6 @@ impl Simulator {
             let mut order = Vec::new();
             let earlier = self
                 .llc_cpus_of(cpu)
-                .into_iter()
                 .filter(|&c| c != cpu)
                 .filter_map(|c| head(self, c).map(|dl| (dl, c)))
                 .filter(|&(dl, _)| own.is_none_or(|own| dl + margin < own))

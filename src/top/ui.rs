@@ -353,7 +353,7 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
                 ),
             ),
             kv(
-                "  requeue",
+                "  slice end",
                 format!(
                     "{}/s  kthread {}/s",
                     rate(s.fastpath_requeue_per_sec),
@@ -779,7 +779,7 @@ mod tests {
         for line in [
             "fast path       88888/s  idle 77777 self 66666",
             "  woken         latcrit 11111 inter 22222 io 33333",
-            "  requeue       44444/s  kthread 55555/s",
+            "  slice end     44444/s  kthread 55555/s",
             "loop runs",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
