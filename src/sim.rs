@@ -440,17 +440,14 @@ impl Simulator {
     /// way once something other than a hog that may run on its CPU waits
     /// first in one of its CCX's queues.
     fn hog_turn_over(&self, t: usize, cpu: usize) -> bool {
-        let heads: Vec<usize> = self
+        let mut heads = self
             .llc_cpus_of(cpu)
             .filter_map(|c| self.queues[c].values().next().copied())
-            .collect();
-        let first_waiter_is_hog = if heads
-            .iter()
-            .any(|&o| self.allowed(o, cpu) && !self.is_cpu_hog(o))
-        {
-            Some(false)
-        } else if heads.is_empty() {
+            .peekable();
+        let first_waiter_is_hog = if heads.peek().is_none() {
             None
+        } else if heads.any(|o| self.allowed(o, cpu) && !self.is_cpu_hog(o)) {
+            Some(false)
         } else {
             Some(true)
         };
@@ -596,16 +593,16 @@ impl Simulator {
     /// LLC has tasks queued (ties go to `cpu`, then to CPU order).
     fn note_shortest(&mut self, cpu: usize) {
         let llc = self.cpus[cpu].llc;
-        if self.llc_cpus_of(cpu).all(|c| self.queues[c].is_empty()) {
-            return;
-        }
-        let mut shortest = cpu;
+        let (mut shortest, mut any_queued) = (cpu, false);
         for c in self.llc_cpus_of(cpu) {
+            any_queued |= !self.queues[c].is_empty();
             if self.queues[c].len() < self.queues[shortest].len() {
                 shortest = c;
             }
         }
-        self.shortest_hint[llc] = Some(shortest);
+        if any_queued {
+            self.shortest_hint[llc] = Some(shortest);
+        }
     }
 
     fn start(&mut self, t: usize, cpu: usize, slice: u64) {

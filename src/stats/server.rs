@@ -4,7 +4,9 @@
 //! The scheduling loop does almost nothing: when a client asks, it copies
 //! its counters into a [`SchedSample`] ([`StatsResponder::answer`], a
 //! non-blocking channel poll). Everything else (/proc, rates, JSON) happens
-//! on the server's threads.
+//! on the server's threads. Clients share a sample for up to 50 ms
+//! ([`SharedSample`]), so the loop is asked at most once per 50 ms however
+//! many clients there are.
 //!
 //! The socket path is shared by every scx scheduler, and scx_stats deletes
 //! whatever is at the path before binding. So before launching we check it
@@ -19,18 +21,19 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use scx_stats::{StatsErrno, StatsOps, StatsReader, StatsServer, StatsServerData};
+use serde_json::Value;
 
 use crate::stats::gate::{inner_path, Gate};
 use crate::stats::metrics::all_meta;
 use crate::stats::procfs::ProcSample;
 use crate::stats::sample::SchedSample;
-use crate::stats::Collector;
+use crate::stats::{monotonic_ns, Collector};
 
 /// Where every scx scheduler serves its stats.
 pub const DEFAULT_SOCKET: &str = "/var/run/scx/root/stats";
@@ -38,6 +41,10 @@ pub const DEFAULT_SOCKET: &str = "/var/run/scx/root/stats";
 /// How long a client request waits for the scheduling loop (it answers at
 /// least every 100 ms while attached; longer means it is restarting).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How old a sample may be and still answer another client: well under
+/// any monitor's interval (`--monitor 0.1` is the shortest in use).
+pub const SHARED_SAMPLE_MAX_AGE: Duration = Duration::from_millis(50);
 
 /// The record that marks a socket as ours: "<socket>.scx_storeland".
 pub fn owner_record(socket: &Path) -> PathBuf {
@@ -151,6 +158,55 @@ impl Drop for OwnedSocket {
     }
 }
 
+/// A sample from the scheduling loop, through this client's channel to it.
+fn ask_loop(tx: &Sender<()>, rx: &Receiver<SchedSample>) -> Result<SchedSample> {
+    // A reply that came after an earlier request timed out.
+    while rx.try_recv().is_ok() {}
+    tx.send(()).map_err(|_| anyhow!("the scheduler stopped"))?;
+    match rx.recv_timeout(REPLY_TIMEOUT) {
+        Ok(s) => Ok(s),
+        Err(RecvTimeoutError::Timeout) => {
+            Err(anyhow!("the scheduler did not answer (restarting?)")
+                .context(StatsErrno(libc::EAGAIN)))
+        }
+        Err(RecvTimeoutError::Disconnected) => bail!("the scheduler stopped"),
+    }
+}
+
+/// The newest loop sample and /proc reading, shared by every client: a
+/// client asks the scheduling loop only when they are older than
+/// [`SHARED_SAMPLE_MAX_AGE`]. scx_stats passes the loop one request at a
+/// time, and the loop answers once per round, which lasts up to 100 ms when
+/// it has nothing to schedule; so a sample per request capped all clients
+/// together at one request per round. 20 `--monitor 0.1` clients next to
+/// CPU hogs in the VM overran that: requests waited out the reply timeout
+/// and were told EAGAIN for over a minute.
+#[derive(Default)]
+struct SharedSample(Mutex<Option<(SchedSample, ProcSample)>>);
+
+impl SharedSample {
+    /// The shared sample if it was taken less than the maximum age before
+    /// `now_ns`, else a new one from `ask`, which the other clients wait
+    /// for instead of asking too.
+    fn get(
+        &self,
+        now_ns: u64,
+        ask: impl FnOnce() -> Result<(SchedSample, ProcSample)>,
+    ) -> Result<(SchedSample, ProcSample)> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((sched, proc)) = slot.as_ref() {
+            if u128::from(now_ns.saturating_sub(sched.taken_at_ns))
+                < SHARED_SAMPLE_MAX_AGE.as_nanos()
+            {
+                return Ok((sched.clone(), proc.clone()));
+            }
+        }
+        let fresh = ask()?;
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
 /// The stats server, running. Dropping it stops serving and removes the socket.
 pub struct StatsService {
     // Field order is drop order: close the public door first, then stop
@@ -186,24 +242,29 @@ impl StatsService {
         for m in all_meta() {
             data = data.add_meta(m);
         }
+        let shared = Arc::new(SharedSample::default());
         let open = move |_: (&Sender<()>, &Receiver<SchedSample>)| {
             let mut collector = Collector::new(version.clone(), (*baseline).clone());
+            let shared = shared.clone();
+            let mut last: Option<(u64, Value)> = None;
             let read =
                 move |_args: &BTreeMap<String, String>,
                       (tx, rx): (&Sender<()>, &Receiver<SchedSample>)| {
-                    // A reply that came after an earlier request timed out.
-                    while rx.try_recv().is_ok() {}
-                    tx.send(()).map_err(|_| anyhow!("the scheduler stopped"))?;
-                    let sample = match rx.recv_timeout(REPLY_TIMEOUT) {
-                        Ok(s) => s,
-                        Err(RecvTimeoutError::Timeout) => {
-                            return Err(anyhow!("the scheduler did not answer (restarting?)")
-                                .context(StatsErrno(libc::EAGAIN)))
+                    let (sched, proc) = shared.get(monotonic_ns(), || {
+                        let sched = ask_loop(tx, rx)?;
+                        Ok((sched, ProcSample::read(loop_tid)))
+                    })?;
+                    // Asked again within one shared sample: the same answer
+                    // (rates over no time would read zero).
+                    if let Some((taken_at, value)) = &last {
+                        if *taken_at == sched.taken_at_ns {
+                            return Ok(value.clone());
                         }
-                        Err(RecvTimeoutError::Disconnected) => bail!("the scheduler stopped"),
-                    };
-                    let proc = ProcSample::read(loop_tid);
-                    Ok(serde_json::to_value(collector.update(sample, proc))?)
+                    }
+                    let taken_at = sched.taken_at_ns;
+                    let value = serde_json::to_value(collector.update(sched, proc))?;
+                    last = Some((taken_at, value.clone()));
+                    Ok(value)
                 };
             Ok(Box::new(read) as Box<dyn StatsReader<(), SchedSample>>)
         };
@@ -290,5 +351,50 @@ impl StatsResponder {
         s.last_restart_reason = self.last_restart_reason.clone();
         // Unbounded channel: never blocks. Fails only when the server is gone.
         let _ = self.replies.send(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::RingSample;
+    use crate::topology::CcxTopology;
+
+    const MS: u64 = 1_000_000;
+    const SEC_NS: u64 = 1_000 * MS;
+
+    fn sample(taken_at_ns: u64) -> (SchedSample, ProcSample) {
+        let topo = CcxTopology::new(vec![vec![0]]).unwrap();
+        let ring = RingSample::default();
+        let sched = SchedSample::new(taken_at_ns, 0, topo, Vec::new(), ring);
+        (sched, ProcSample::default())
+    }
+
+    #[test]
+    fn clients_share_a_sample_until_it_is_too_old() {
+        let shared = SharedSample::default();
+        let asked = std::cell::Cell::new(0);
+        let ask = |at| {
+            asked.set(asked.get() + 1);
+            Ok(sample(at))
+        };
+        let got = |r: Result<(SchedSample, ProcSample)>| r.unwrap().0.taken_at_ns;
+        assert_eq!(got(shared.get(100 * MS, || ask(100 * MS))), 100 * MS);
+        // Younger than the maximum age: shared, the loop is not asked.
+        assert_eq!(got(shared.get(149 * MS, || ask(149 * MS))), 100 * MS);
+        // As old as the maximum age: a new one.
+        assert_eq!(got(shared.get(150 * MS, || ask(150 * MS))), 150 * MS);
+        assert_eq!(asked.get(), 2);
+    }
+
+    #[test]
+    fn after_a_failed_ask_the_next_client_asks_again() {
+        let shared = SharedSample::default();
+        assert!(shared.get(0, || Ok(sample(0))).is_ok());
+        let err = shared.get(SEC_NS, || Err(anyhow!("the scheduler stopped")));
+        assert!(err.is_err());
+        // Still too old: the next client asks again rather than get it.
+        let again = shared.get(SEC_NS, || Ok(sample(SEC_NS))).unwrap();
+        assert_eq!(again.0.taken_at_ns, SEC_NS);
     }
 }
