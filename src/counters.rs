@@ -53,6 +53,8 @@ pub struct Counters {
     pub hog_turns_cut: u64,
     /// Placements in a CCX that found a whole idle core (SMT on).
     pub idle_core_picks: u64,
+    /// Synchronous wake-ups brought to the waker's CPU from another CCX.
+    pub sync_wakeups_pulled: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext
     /// deadline server must find them when it picks there).
@@ -89,6 +91,7 @@ impl Counters {
             total.irq_wakeups += s.irq_wakeups;
             total.hog_turns_cut += s.hog_turns_cut;
             total.idle_core_picks += s.idle_core_picks;
+            total.sync_wakeups_pulled += s.sync_wakeups_pulled;
             total.held_cpu_kept += s.held_cpu_kept;
             total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
@@ -181,7 +184,7 @@ impl fmt::Display for Counters {
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} idle_core_picks={} \
-             held_cpu_kept={} starvation_rescues={}",
+             sync_wakeups_pulled={} held_cpu_kept={} starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -204,6 +207,7 @@ impl fmt::Display for Counters {
             self.irq_wakeups,
             self.hog_turns_cut,
             self.idle_core_picks,
+            self.sync_wakeups_pulled,
             self.held_cpu_kept,
             self.starvation_rescues,
         )
@@ -269,7 +273,7 @@ mod tests {
         assert!(
             line.ends_with(
                 " preemptions=0 requeued=0 irq_wakeups=0 hog_turns_cut=0 idle_core_picks=0 \
-                 held_cpu_kept=0 starvation_rescues=0"
+                 sync_wakeups_pulled=0 held_cpu_kept=0 starvation_rescues=0"
             ),
             "{line}"
         );

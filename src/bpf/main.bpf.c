@@ -831,6 +831,14 @@ static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 e
  * ops.select_cpu: pick the CPU a waking task should go to. If the kernel's
  * LLC-aware idle picker finds an idle CPU, the task goes straight there: no
  * decision is worth an idle CPU's wait.
+ *
+ * With none idle, a synchronous wake-up (the waker hands over data and is
+ * about to sleep: a pipe or socket reader) from another CCX brings the wakee
+ * to the waker's CPU, to wait there, in the L3 that holds the data, as
+ * EEVDF's wake_affine does; its CPU, not idle, gets no IPI either. Not a
+ * task that slept on I/O: it stays where its completions arrive. Hackbench
+ * in the VM (4 vCPUs in 2 L3s), 8 rounds interleaved in three boots: 0.73x,
+ * 0.94x and 0.83x EEVDF's time, against 0.97x, 0.97x and 1.13x without.
  */
 s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
@@ -844,6 +852,17 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 			COUNT(fastpath_self);
 		else
 			COUNT(fastpath_idle);
+		return cpu;
+	}
+	if (wake_flags & SCX_WAKE_SYNC) {
+		struct task_ctx *tctx = lookup_task_ctx(p);
+		s32 this_cpu = bpf_get_smp_processor_id();
+
+		if (tctx && !tctx->slept_in_iowait && llc_of(this_cpu) != llc_of(cpu) &&
+		    can_run_on(p, this_cpu)) {
+			COUNT(sync_wakeups_pulled);
+			return this_cpu;
+		}
 	}
 	return cpu;
 }
