@@ -19,7 +19,7 @@ pub mod procfs;
 pub mod sample;
 pub mod server;
 
-pub use collect::Collector;
+pub use collect::{Collector, Reading};
 pub use metrics::StorelandStats;
 pub use sample::{Log2Histogram, RingSample, SchedSample, WakeLocality};
 pub use server::{StatsResponder, StatsService, DEFAULT_SOCKET};

@@ -27,13 +27,12 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use scx_stats::{StatsErrno, StatsOps, StatsReader, StatsServer, StatsServerData};
-use serde_json::Value;
 
 use crate::stats::gate::{inner_path, Gate};
 use crate::stats::metrics::all_meta;
 use crate::stats::procfs::ProcSample;
 use crate::stats::sample::SchedSample;
-use crate::stats::{monotonic_ns, Collector};
+use crate::stats::{monotonic_ns, Collector, Reading};
 
 /// Where every scx scheduler serves its stats.
 pub const DEFAULT_SOCKET: &str = "/var/run/scx/root/stats";
@@ -182,26 +181,21 @@ fn ask_loop(tx: &Sender<()>, rx: &Receiver<SchedSample>) -> Result<SchedSample> 
 /// CPU hogs in the VM overran that: requests waited out the reply timeout
 /// and were told EAGAIN for over a minute.
 #[derive(Default)]
-struct SharedSample(Mutex<Option<(SchedSample, ProcSample)>>);
+struct SharedSample(Mutex<Option<Arc<Reading>>>);
 
 impl SharedSample {
-    /// The shared sample if it was taken less than the maximum age before
+    /// The shared reading if it was taken less than the maximum age before
     /// `now_ns`, else a new one from `ask`, which the other clients wait
     /// for instead of asking too.
-    fn get(
-        &self,
-        now_ns: u64,
-        ask: impl FnOnce() -> Result<(SchedSample, ProcSample)>,
-    ) -> Result<(SchedSample, ProcSample)> {
+    fn get(&self, now_ns: u64, ask: impl FnOnce() -> Result<Reading>) -> Result<Arc<Reading>> {
         let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((sched, proc)) = slot.as_ref() {
-            if u128::from(now_ns.saturating_sub(sched.taken_at_ns))
-                < SHARED_SAMPLE_MAX_AGE.as_nanos()
-            {
-                return Ok((sched.clone(), proc.clone()));
+        if let Some(shared) = slot.as_ref() {
+            let age = now_ns.saturating_sub(shared.sched.taken_at_ns);
+            if u128::from(age) < SHARED_SAMPLE_MAX_AGE.as_nanos() {
+                return Ok(shared.clone());
             }
         }
-        let fresh = ask()?;
+        let fresh = Arc::new(ask()?);
         *slot = Some(fresh.clone());
         Ok(fresh)
     }
@@ -246,25 +240,17 @@ impl StatsService {
         let open = move |_: (&Sender<()>, &Receiver<SchedSample>)| {
             let mut collector = Collector::new(version.clone(), (*baseline).clone());
             let shared = shared.clone();
-            let mut last: Option<(u64, Value)> = None;
             let read =
                 move |_args: &BTreeMap<String, String>,
                       (tx, rx): (&Sender<()>, &Receiver<SchedSample>)| {
-                    let (sched, proc) = shared.get(monotonic_ns(), || {
+                    let reading = shared.get(monotonic_ns(), || {
                         let sched = ask_loop(tx, rx)?;
-                        Ok((sched, ProcSample::read(loop_tid)))
+                        Ok(Reading {
+                            sched,
+                            proc: ProcSample::read(loop_tid),
+                        })
                     })?;
-                    // Asked again within one shared sample: the same answer
-                    // (rates over no time would read zero).
-                    if let Some((taken_at, value)) = &last {
-                        if *taken_at == sched.taken_at_ns {
-                            return Ok(value.clone());
-                        }
-                    }
-                    let taken_at = sched.taken_at_ns;
-                    let value = serde_json::to_value(collector.update(sched, proc))?;
-                    last = Some((taken_at, value.clone()));
-                    Ok(value)
+                    Ok(serde_json::to_value(collector.update(reading))?)
                 };
             Ok(Box::new(read) as Box<dyn StatsReader<(), SchedSample>>)
         };
@@ -363,11 +349,14 @@ mod tests {
     const MS: u64 = 1_000_000;
     const SEC_NS: u64 = 1_000 * MS;
 
-    fn sample(taken_at_ns: u64) -> (SchedSample, ProcSample) {
+    fn sample(taken_at_ns: u64) -> Reading {
         let topo = CcxTopology::new(vec![vec![0]]).unwrap();
         let ring = RingSample::default();
         let sched = SchedSample::new(taken_at_ns, 0, topo, Vec::new(), ring);
-        (sched, ProcSample::default())
+        Reading {
+            sched,
+            proc: ProcSample::default(),
+        }
     }
 
     #[test]
@@ -378,7 +367,7 @@ mod tests {
             asked.set(asked.get() + 1);
             Ok(sample(at))
         };
-        let got = |r: Result<(SchedSample, ProcSample)>| r.unwrap().0.taken_at_ns;
+        let got = |r: Result<Arc<Reading>>| r.unwrap().sched.taken_at_ns;
         assert_eq!(got(shared.get(100 * MS, || ask(100 * MS))), 100 * MS);
         // Younger than the maximum age: shared, the loop is not asked.
         assert_eq!(got(shared.get(149 * MS, || ask(149 * MS))), 100 * MS);
@@ -395,6 +384,6 @@ mod tests {
         assert!(err.is_err());
         // Still too old: the next client asks again rather than get it.
         let again = shared.get(SEC_NS, || Ok(sample(SEC_NS))).unwrap();
-        assert_eq!(again.0.taken_at_ns, SEC_NS);
+        assert_eq!(again.sched.taken_at_ns, SEC_NS);
     }
 }
