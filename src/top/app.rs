@@ -42,6 +42,30 @@ pub enum Action {
     Step,
 }
 
+/// The detail panel a narrow terminal shows (a wide one shows them all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Panel {
+    #[default]
+    Ccx,
+    Scheduler,
+    Classes,
+    Nvme,
+}
+
+impl Panel {
+    /// In declaration order, which is the order Tab cycles.
+    pub const ALL: [Panel; 4] = [Panel::Ccx, Panel::Scheduler, Panel::Classes, Panel::Nvme];
+
+    pub fn next(self) -> Self {
+        Self::ALL[(self as usize + 1) % Self::ALL.len()]
+    }
+
+    /// Its place in the cycle, from 1.
+    pub fn number(self) -> usize {
+        self as usize + 1
+    }
+}
+
 /// One line of the event log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -61,6 +85,8 @@ pub struct App {
     pub events: VecDeque<Event>,
     pub paused: bool,
     pub show_help: bool,
+    /// Which detail panel a narrow terminal shows (Tab cycles).
+    pub panel: Panel,
     /// Live refresh interval.
     pub interval: Duration,
     /// Clock of the event log, seconds.
@@ -77,6 +103,7 @@ impl App {
             events: VecDeque::new(),
             paused: false,
             show_help: false,
+            panel: Panel::default(),
             interval: interval.clamp(MIN_INTERVAL, MAX_INTERVAL),
             now_s: 0.0,
         }
@@ -170,6 +197,10 @@ impl App {
                 Action::Redraw
             }
             'n' if matches!(self.mode, Mode::Replay { .. }) => Action::Step,
+            '\t' => {
+                self.panel = self.panel.next();
+                Action::Redraw
+            }
             _ if self.show_help => {
                 self.show_help = false;
                 Action::Redraw
@@ -266,6 +297,9 @@ mod tests {
         app.on_key('x');
         assert!(!app.show_help, "any key closes the help");
         assert_eq!(app.on_key('n'), Action::None, "step is for replays");
+        assert_eq!(app.panel, Panel::Ccx);
+        assert_eq!(app.on_key('\t'), Action::Redraw);
+        assert_eq!(app.panel, Panel::Scheduler);
     }
 
     #[test]

@@ -246,6 +246,7 @@ fn next_key(app: &mut App, deadline: Instant) -> Result<Option<Action>> {
                 KeyCode::Esc => Some(Action::Quit),
                 KeyCode::Char(c) => Some(app.on_key(c)),
                 KeyCode::Right => Some(app.on_key('n')),
+                KeyCode::Tab => Some(app.on_key('\t')),
                 _ => None,
             }
         }

@@ -6,6 +6,8 @@
 //! and the NVMe spread use block glyphs whose height encodes the level, so
 //! they read without colour too (in `--once` output, for instance).
 
+use std::path::Path;
+
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -16,7 +18,7 @@ use ratatui::{Frame, Terminal};
 
 use crate::stats::client::Unavailable;
 use crate::stats::StorelandStats;
-use crate::top::app::{App, Mode};
+use crate::top::app::{App, Mode, Panel};
 use crate::topology::cpu_list;
 
 /// Below this, only a "too small" note is drawn.
@@ -76,6 +78,12 @@ fn block(title: &str) -> Block<'_> {
     ))
 }
 
+/// From this width on, the detail panels stand in pairs side by side; a
+/// narrower terminal (80 columns, say) cut their columns, so there they are
+/// stacked, full width, and when they do not all fit in its height, one
+/// shows at a time (Tab cycles).
+pub const WIDE_WIDTH: u16 = 120;
+
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
@@ -87,22 +95,44 @@ pub fn draw(f: &mut Frame, app: &App) {
     let heat_rows = stats.map_or(1, |s| heat_lines(s, area.width.saturating_sub(2)).len());
     let nr_llcs = stats.map_or(0, |s| s.llcs.len());
     let nr_drives = stats.map_or(0, |s| s.nvme.len());
-    // 14 lines of scheduler health, or one row per CCX, inside a border.
-    let middle = (nr_llcs as u16 + 3).max(16);
-    let lower = (nr_drives.max(4) as u16 + 3).min(27);
+    let nr_classes = stats.map_or(0, |s| s.classes.len());
     let status = u16::from(app.unavailable.is_some() || stats.is_none());
+    // Each panel's height: its lines inside a border.
+    let height = |panel| match panel {
+        Panel::Ccx => nr_llcs as u16 + 3,
+        // 14 lines of scheduler health.
+        Panel::Scheduler => 16,
+        Panel::Classes => nr_classes.max(CLASS_NAMES.len()) as u16 + 3,
+        Panel::Nvme => (nr_drives.max(4) as u16 + 3).min(27),
+    };
+    let fixed = 1 + status + heat_rows as u16 + 2;
+    // The events log keeps 3 lines, the footer 1.
+    let room = area.height.saturating_sub(fixed + 3 + 1);
 
+    let (detail, shown): (Vec<Constraint>, Vec<Panel>) = if area.width >= WIDE_WIDTH {
+        let middle = height(Panel::Ccx).max(height(Panel::Scheduler));
+        let lower = height(Panel::Classes).max(height(Panel::Nvme));
+        let pairs = vec![Constraint::Length(middle), Constraint::Length(lower)];
+        (pairs, Panel::ALL.to_vec())
+    } else if Panel::ALL.iter().map(|&p| height(p)).sum::<u16>() <= room {
+        let all = Panel::ALL.iter().map(|&p| Constraint::Length(height(p)));
+        (all.collect(), Panel::ALL.to_vec())
+    } else {
+        (
+            vec![Constraint::Min(height(app.panel).min(room))],
+            vec![app.panel],
+        )
+    };
+    let mut constraints = vec![
+        Constraint::Length(1),
+        Constraint::Length(status),
+        Constraint::Length(heat_rows as u16 + 2),
+    ];
+    constraints.extend(&detail);
+    constraints.extend([Constraint::Min(3), Constraint::Length(1)]);
     let rows = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([
-            Constraint::Length(1),
-            Constraint::Length(status),
-            Constraint::Length(heat_rows as u16 + 2),
-            Constraint::Length(middle),
-            Constraint::Length(lower),
-            Constraint::Min(3),
-            Constraint::Length(1),
-        ])
+        .constraints(constraints)
         .split(area);
 
     draw_header(f, rows[0], app);
@@ -110,22 +140,38 @@ pub fn draw(f: &mut Frame, app: &App) {
         draw_status(f, rows[1], app);
     }
     draw_heat(f, rows[2], stats);
-    let mid = Layout::default()
-        .direction(Direction::Horizontal)
-        .constraints([Constraint::Percentage(56), Constraint::Percentage(44)])
-        .split(rows[3]);
-    draw_llcs(f, mid[0], stats);
-    draw_scheduler(f, mid[1], stats);
-    let low = Layout::default()
-        .direction(Direction::Horizontal)
-        .constraints([Constraint::Percentage(44), Constraint::Percentage(56)])
-        .split(rows[4]);
-    draw_classes(f, low[0], stats);
-    draw_nvme(f, low[1], stats);
-    draw_events(f, rows[5], app);
-    draw_footer(f, rows[6], app);
+    if area.width >= WIDE_WIDTH {
+        let mid = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Percentage(56), Constraint::Percentage(44)])
+            .split(rows[3]);
+        draw_panel(f, mid[0], Panel::Ccx, stats);
+        draw_panel(f, mid[1], Panel::Scheduler, stats);
+        let low = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Percentage(44), Constraint::Percentage(56)])
+            .split(rows[4]);
+        draw_panel(f, low[0], Panel::Classes, stats);
+        draw_panel(f, low[1], Panel::Nvme, stats);
+    } else {
+        for (i, &panel) in shown.iter().enumerate() {
+            draw_panel(f, rows[3 + i], panel, stats);
+        }
+    }
+    let after = 3 + detail.len();
+    draw_events(f, rows[after], app);
+    draw_footer(f, rows[after + 1], app, shown.len() == 1);
     if app.show_help {
         draw_help(f, area);
+    }
+}
+
+fn draw_panel(f: &mut Frame, area: Rect, panel: Panel, stats: Option<&StorelandStats>) {
+    match panel {
+        Panel::Ccx => draw_llcs(f, area, stats),
+        Panel::Scheduler => draw_scheduler(f, area, stats),
+        Panel::Classes => draw_classes(f, area, stats),
+        Panel::Nvme => draw_nvme(f, area, stats),
     }
 }
 
@@ -158,16 +204,10 @@ fn draw_header(f: &mut Frame, area: Rect, app: &App) {
                 .add_modifier(Modifier::BOLD),
         ));
     }
-    let mode = match &app.mode {
-        Mode::Live { socket } => format!(" live {socket}"),
-        Mode::Replay { file, pos, len, .. } => {
-            format!(" replay {file} frame {}/{len}", (pos + 1).min(*len))
-        }
-    };
-    spans.push(Span::raw(mode));
+    // The numbers first: a narrow terminal cuts the path at the end.
     if let Some(s) = &app.stats {
         spans.push(Span::raw(format!(
-            " │ {} up {} │ restarts {} │ {} CPUs in {} CCX │ window {:.1}s",
+            " {} up {} │ restarts {} │ {} CPUs in {} CCX │ window {:.1}s │",
             s.version,
             duration(s.uptime_s),
             s.restarts,
@@ -176,6 +216,15 @@ fn draw_header(f: &mut Frame, area: Rect, app: &App) {
             s.interval_s
         )));
     }
+    spans.push(Span::raw(match &app.mode {
+        Mode::Live { socket } => format!(" live {socket}"),
+        Mode::Replay { file, pos, len, .. } => {
+            let name = Path::new(file)
+                .file_name()
+                .map_or(file.into(), |n| n.to_string_lossy());
+            format!(" replay frame {}/{len} {name}", (pos + 1).min(*len))
+        }
+    }));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -578,13 +627,20 @@ fn draw_events(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(lines).block(block("Scheduler events")), area);
 }
 
-fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
+/// `one_panel`: the detail panels take turns (a small terminal), so Tab
+/// is worth a mention.
+fn draw_footer(f: &mut Frame, area: Rect, app: &App, one_panel: bool) {
     let rate = match &app.mode {
         Mode::Live { .. } => format!("+/- rate (every {:.2}s)", app.interval.as_secs_f64()),
         Mode::Replay { speed, .. } => format!("n step  +/- speed ({speed}x)"),
     };
+    let tab = if one_panel {
+        format!("  tab panel {}/{}", app.panel.number(), Panel::ALL.len())
+    } else {
+        String::new()
+    };
     let text = format!(
-        " q quit  ? help  space {}  {rate}",
+        " q quit  ? help{tab}  space {}  {rate}",
         if app.paused { "resume" } else { "pause" }
     );
     f.render_widget(
@@ -600,6 +656,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         Line::from("space    pause / resume"),
         Line::from("+ / -    refresh faster / slower (replay: speed)"),
         Line::from("n        replay: next frame"),
+        Line::from("tab      next panel, where they take turns"),
         Line::from(""),
         Line::from("Heat strip: one glyph per CPU, · idle .. █ busy."),
         Line::from("\"-\" marks a number this build does not report."),
@@ -718,7 +775,7 @@ mod tests {
     #[test]
     fn a_genoa_socket_fits_192_cpus_grouped_by_ccx() {
         let app = live_app(Some(genoa()));
-        for (w, h) in [(200, 60), (120, 50), (80, 40)] {
+        for (w, h) in [(200, 60), (120, 50), (80, 40), (80, 24)] {
             let text = render_text(&app, w, h);
             for ccx in 0..12 {
                 assert!(
@@ -784,6 +841,64 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }
+    }
+
+    #[test]
+    fn an_80_column_terminal_stacks_the_panels_whole() {
+        let mut app = live_app(Some(genoa()));
+        // Side by side at 80 columns, the CCX table lost its CPU lists and
+        // the scheduler panel its values.
+        let whole = [
+            "0-7,96-103    46.2",
+            "steal/s runq wait50 wait99",
+            "decisions out   0 pending  0.0/s deferred",
+            "cross-CCX       -/s  steals 0.0/s  waker-CCX -%",
+            "nvme23    10000/s",
+            "top CCX11 90%",
+        ];
+        let tall = render_text(&app, 80, 90);
+        for text in whole {
+            assert!(tall.contains(text), "80x90: {text}\n{tall}");
+        }
+        assert!(
+            !tall.contains("tab panel"),
+            "all four fit: no turns\n{tall}"
+        );
+        assert!(tall.contains("192 CPUs in 12 CCX"), "{tall}");
+
+        // 80x24: the heat strip whole, then one panel at a time.
+        let seen = |app: &App| render_text(app, 80, 24);
+        let first = seen(&app);
+        assert!(first.contains("CCX11 "), "{first}");
+        assert!(first.contains("0-7,96-103    46.2"), "{first}");
+        assert!(first.contains("tab panel 1/4"), "{first}");
+        assert!(!first.contains("Scheduler: decisions"), "{first}");
+        let mut titles = Vec::new();
+        for _ in 0..4 {
+            app.on_key('\t');
+            let text = seen(&app);
+            let title = [
+                "CCX (LLC)",
+                "Scheduler: decisions",
+                "Task classes",
+                "NVMe interrupts",
+            ]
+            .into_iter()
+            .filter(|t| text.contains(t))
+            .collect::<Vec<_>>();
+            assert_eq!(title.len(), 1, "one panel at a time\n{text}");
+            titles.push(title[0]);
+        }
+        assert_eq!(
+            titles,
+            [
+                "Scheduler: decisions",
+                "Task classes",
+                "NVMe interrupts",
+                "CCX (LLC)"
+            ]
+        );
+        assert!(seen(&app).contains("tab panel 1/4"), "back to the first");
     }
 
     #[test]

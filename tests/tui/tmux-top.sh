@@ -86,6 +86,11 @@ tm send-keys -t "$session" x
 check "any key closes the help" wait_screen ! " Keys " 10
 tm send-keys -t "$session" Space
 check "space pauses" wait_screen "PAUSED" 10
+tm resize-window -t "$session" -x 80 -y 24
+check "80x24: the panels take turns" wait_screen "tab panel 1/4" 10
+tm send-keys -t "$session" Tab
+check "tab shows the next panel" wait_screen "tab panel 2/4" 10
+check "tab: the scheduler panel" wait_screen "Scheduler: decisions" 10
 tm send-keys -t "$session" q
 check "q quits with exit 0" exited_with 0
 check "q: the alternate screen is left" alt_screen_off
