@@ -49,7 +49,8 @@ pub struct Counters {
     pub fastpath_io_batch: u64,
     /// Wake-ups from hard or soft IRQ context (NVMe completions).
     pub irq_wakeups: u64,
-    /// CPU hogs that ended their turn early for other work waiting in their CCX.
+    /// CPU hogs that ended their turn early for other work: waiting in their CCX
+    /// (at a tick) or woken on their CPU.
     pub hog_turns_cut: u64,
     /// Placements in a CCX that found a whole idle core (SMT on).
     pub idle_core_picks: u64,

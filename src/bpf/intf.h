@@ -142,7 +142,7 @@ struct cpu_counters {
 	u64 wakeups_seen;	/* woken tasks that started running */
 	u64 fastpath_interactive;/* interactive wake-ups placed by BPF */
 	u64 irq_wakeups;	/* wake-ups from hard or soft IRQ context (NVMe completions) */
-	u64 hog_turns_cut;	/* CPU hogs that gave their CPU up to other waiting work */
+	u64 hog_turns_cut;	/* CPU hogs that gave their CPU up to other work */
 	u64 idle_core_picks;	/* placements on a CPU of a whole idle core (SMT) */
 	u64 held_cpu_kept;	/* kept in BPF: a higher class holds or waits for their CPU */
 	/* Runnable to running (any wait, any class), on this CPU: summed per LLC. */

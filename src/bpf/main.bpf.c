@@ -773,6 +773,34 @@ static void count_bpf_placement(struct task_struct *p, struct task_ctx *tctx, u6
 }
 
 /*
+ * @p woke on the CPU whose queue it would wait in, where a CPU hog has run
+ * slice_min and nothing else waits: the hog's turn ends now, not at the
+ * next tick, and @p runs next. The kernel reschedules this CPU on its way
+ * out of the interrupt or wake-up IPI, so there is no IPI to pay, which is
+ * what made kicking the hog's CPU from elsewhere cost the hogs.
+ */
+static bool end_local_hog_turn(struct task_struct *p, struct task_ctx *tctx)
+{
+	s32 cpu = bpf_get_smp_processor_id();
+	struct cpu_state *cs;
+
+	if (scx_bpf_task_cpu(p) != cpu || cpu_may_have_work(cpu) || !can_run_on(p, cpu))
+		return false;
+	cs = cpu_state_of(cpu);
+	if (!cs || cs->running_class == STORELAND_CLASS_NONE || !cs->running_hog ||
+	    cs->preempt_pending || cs->released ||
+	    scx_bpf_now() - cs->running_since < slice_min_ns)
+		return false;
+	cs->running_class = tctx->class;
+	cs->running_hog = 0;
+	cs->preempt_pending = 1;
+	tctx->deadline = task_deadline(p, tctx);
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p, tctx), SCX_ENQ_PREEMPT);
+	COUNT(hog_turns_cut);
+	return true;
+}
+
+/*
  * A latency-critical or interactive task woke up: BPF places it at once, as
  * the policy would for its cached class, in the LLC where its completion
  * arrived (or where it last ran), ahead of batch work. A latency-critical
@@ -821,6 +849,8 @@ static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 e
 	}
 
 	count_bpf_placement(p, tctx, enq_flags);
+	if (tctx->class != STORELAND_CLASS_LATCRIT && end_local_hog_turn(p, tctx))
+		return true;
 	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
 	queue_in_llc(p, llc_of(home), task_slice(p, tctx), task_deadline(p, tctx),
 		     tctx->class == STORELAND_CLASS_LATCRIT);

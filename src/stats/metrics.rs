@@ -239,7 +239,7 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     opt("wakeups_on_waker_llc_pct", F64, "%", "wake-ups whose task ran on the waker's CCX"),
     f("preemptions_per_sec", F64, "1/s", "CPUs running batch work kicked for a waiting latency-critical or interactive task"),
     f("irq_wakeups_per_sec", F64, "1/s", "wake-ups from hard or soft IRQ context (NVMe completions)"),
-    f("hog_turns_cut_per_sec", F64, "1/s", "CPU hogs that ended their turn early for other work waiting in their CCX"),
+    f("hog_turns_cut_per_sec", F64, "1/s", "CPU hogs that ended their turn early for other work: waiting in their CCX (at a tick) or woken on their CPU"),
     f("idle_core_picks_per_sec", F64, "1/s", "placements in a CCX that found a whole idle core (SMT on only)"),
     f("sync_wakeups_pulled_per_sec", F64, "1/s", "synchronous wake-ups (pipe, socket) brought from another CCX to the waker's CPU because no CPU was idle"),
     f("held_cpu_kept_per_sec", F64, "1/s", "tasks BPF kept in their CCX's queues instead of asking user space, because a higher class held their CPU or an RT task waited for it"),

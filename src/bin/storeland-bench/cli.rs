@@ -30,10 +30,10 @@ pub struct Opts {
     pub schedulers: Option<Vec<String>>,
 
     /// Workloads, comma-separated: qd1, qd1-hogs, qd32, qd32-hogs (32 is
-    /// --high-qd), messaging, schbench, mixed, qd1-hogs-rt and qd32-hogs-rt
-    /// (the hogs workloads with fio in SCHED_FIFO: the latency floor no CPU
-    /// scheduler can beat, only when named); "fio" means the four qd* ones
-    /// without -rt, "all" every one not named only [default: all].
+    /// --high-qd), messaging, schbench, mixed; "fio" is the four qd* ones,
+    /// "all" all seven [default: all]. Run only when named: qd1-hogs-rt and
+    /// qd32-hogs-rt, fio in SCHED_FIFO next to the hogs (the latency floor
+    /// no CPU scheduler can beat).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub workloads: Option<Vec<String>>,
 
