@@ -141,18 +141,21 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     draw_heat(f, rows[2], stats);
     if area.width >= WIDE_WIDTH {
-        let mid = Layout::default()
-            .direction(Direction::Horizontal)
-            .constraints([Constraint::Percentage(56), Constraint::Percentage(44)])
-            .split(rows[3]);
-        draw_panel(f, mid[0], Panel::Ccx, stats);
-        draw_panel(f, mid[1], Panel::Scheduler, stats);
-        let low = Layout::default()
-            .direction(Direction::Horizontal)
-            .constraints([Constraint::Percentage(44), Constraint::Percentage(56)])
-            .split(rows[4]);
-        draw_panel(f, low[0], Panel::Classes, stats);
-        draw_panel(f, low[1], Panel::Nvme, stats);
+        let pairs = [
+            (rows[3], 56, Panel::Ccx, Panel::Scheduler),
+            (rows[4], 44, Panel::Classes, Panel::Nvme),
+        ];
+        for (row, left_pct, left, right) in pairs {
+            let halves = Layout::default()
+                .direction(Direction::Horizontal)
+                .constraints([
+                    Constraint::Percentage(left_pct),
+                    Constraint::Percentage(100 - left_pct),
+                ])
+                .split(row);
+            draw_panel(f, halves[0], left, stats);
+            draw_panel(f, halves[1], right, stats);
+        }
     } else {
         for (i, &panel) in shown.iter().enumerate() {
             draw_panel(f, rows[3 + i], panel, stats);
