@@ -384,6 +384,18 @@ static bool cpu_held_by_higher_class(s32 cpu)
 }
 
 /*
+ * @cs's current task is being preempted for a task of @class: mark it so at
+ * once, so that concurrent wake-ups pick another victim, and so that
+ * ops.stopping requeues the preempted task with its decision.
+ */
+static void mark_preempted(struct cpu_state *cs, u32 class)
+{
+	cs->running_class = class;
+	cs->running_hog = 0;
+	cs->preempt_pending = 1;
+}
+
+/*
  * Every CPU of @llc that may run @p is busy: pick the one that has run
  * @victim_class work (only CPU hogs with @hogs_only) the longest, or -1.
  * Latency-critical work is never a victim. The victim is marked at once so
@@ -419,9 +431,7 @@ static s32 claim_victim(const struct task_struct *p, u32 llc, u32 victim_class,
 	vs = cpu_state_of(victim);
 	if (!vs)
 		return -1;
-	vs->running_class = STORELAND_CLASS_LATCRIT;
-	vs->running_hog = 0;
-	vs->preempt_pending = 1;
+	mark_preempted(vs, STORELAND_CLASS_LATCRIT);
 	return victim;
 }
 
@@ -791,9 +801,7 @@ static bool end_local_hog_turn(struct task_struct *p, struct task_ctx *tctx)
 	    cs->preempt_pending || cs->released ||
 	    scx_bpf_now() - cs->running_since < slice_min_ns)
 		return false;
-	cs->running_class = tctx->class;
-	cs->running_hog = 0;
-	cs->preempt_pending = 1;
+	mark_preempted(cs, tctx->class);
 	tctx->deadline = task_deadline(p, tctx);
 	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p, tctx), SCX_ENQ_PREEMPT);
 	COUNT(hog_turns_cut);
