@@ -16,9 +16,11 @@
 //!   gets long slices and the latest deadlines, and it is what gets
 //!   preempted.
 //!
-//! BPF caches the class of latency-critical and interactive tasks and places
-//! their wake-ups itself; user space reviews every few of them without the
-//! task waiting for the answer (`TaskObservation::placed`).
+//! BPF caches each task's class, applies [`Policy::classify`]'s rule again as
+//! a task wakes, and places the wake-ups of latency-critical and interactive
+//! tasks (and of batch work woken from I/O) itself; user space reviews every
+//! few of them without the task waiting for the answer
+//! (`TaskObservation::placed`).
 //!
 //! The deadline is the task's weighted vtime (kept by BPF), plus a class
 //! offset, plus its runtime since waking (capped) scaled by 100/weight. The

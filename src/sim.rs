@@ -2,8 +2,9 @@
 //! benchmarks without a kernel.
 //!
 //! It runs the real [`Policy`] behind a Rust model of the BPF side's rules
-//! (`src/bpf/main.bpf.c`): the idle-CPU fast path at wake-up, the cached
-//! latency-critical fast path, a queue per CPU ordered by deadline (taken
+//! (`src/bpf/main.bpf.c`): the idle-CPU fast path at wake-up, the wake-up
+//! fast path (in the class the policy's rule gives the task as it wakes),
+//! a queue per CPU ordered by deadline (taken
 //! from the CCX's other queues when their first task is due well before its
 //! own, or its own is empty; other CCXs only when all of its own are empty),
 //! preemption of batch work, vtime
@@ -30,6 +31,14 @@ pub enum Behavior {
     },
     /// Runs `run_ns`, then sleeps `sleep_ns` (not for I/O).
     Sleeper { run_ns: u64, sleep_ns: u64 },
+    /// As `Io`, but its CPU time per wake-up takes the values of `runs_ns`
+    /// in turn: a thread whose work per wake-up varies (fio at queue depth
+    /// 16 in the VM reaps more or fewer completions each time).
+    IoVarying {
+        runs_ns: Vec<u64>,
+        wait_ns: u64,
+        irq_cpu: Option<u32>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +94,11 @@ pub struct TaskReport {
     pub class: TaskClass,
     /// Times it waited for a user-space decision (after the warm-up).
     pub user_round_trips: u64,
+    /// ... of them, as it woke up.
+    pub wakeup_round_trips: u64,
+    /// Wake-ups BPF placed itself (after the warm-up), by the class it
+    /// gave them (indexed by `TaskClass as usize`).
+    pub bpf_wakeups: [u64; 3],
 }
 
 impl TaskReport {
@@ -163,6 +177,8 @@ struct Task {
     exec_runtime: u64,
     avg_runtime: u64,
     activation_runtime: u64,
+    /// Wake-ups so far, which pick an `IoVarying` task's next run length.
+    activations: usize,
     slice_left: u64,
     runnable_since: u64,
     woke_up: bool,
@@ -233,6 +249,7 @@ impl Simulator {
                 exec_runtime: 0,
                 avg_runtime: 0,
                 activation_runtime: 0,
+                activations: 0,
                 slice_left: 0,
                 runnable_since: 0,
                 woke_up: false,
@@ -324,8 +341,11 @@ impl Simulator {
             task.woke_up = true;
             task.exec_runtime = 0;
             task.activation_runtime = 0;
+            task.activations += 1;
             (task.irq_wake, task.waker_cpu) = match task.spec.behavior {
-                Behavior::Io { irq_cpu, .. } => (true, irq_cpu.unwrap_or(task.prev_cpu) as i32),
+                Behavior::Io { irq_cpu, .. } | Behavior::IoVarying { irq_cpu, .. } => {
+                    (true, irq_cpu.unwrap_or(task.prev_cpu) as i32)
+                }
                 _ => (false, task.prev_cpu as i32),
             };
             let credit = self.policy.config().slice_ns;
@@ -346,25 +366,21 @@ impl Simulator {
     /// requeue, or user space.
     fn enqueue(&mut self, t: usize) {
         let cfg = self.policy.config().clone();
+        // BPF classes a wake-up by the policy's own rule (wakeup_class()).
+        let wake_class = self.policy.classify(&self.observe(t));
         let task = &mut self.tasks[t];
         task.enq_seq += 1;
+        let io = task.slept_in_iowait || task.irq_wake;
+        // Plain batch work waits for user space; batch woken from I/O that
+        // is not too long per wake-up does not.
         let fast_wakeup = task.woke_up
-            && match task.class {
-                TaskClass::LatencyCritical => task.avg_runtime <= cfg.latcrit_max_runtime_ns,
-                // Unless the policy would make it latency-critical now.
-                TaskClass::Interactive => {
-                    task.avg_runtime <= cfg.interactive_max_runtime_ns
-                        && !((task.slept_in_iowait || task.irq_wake)
-                            && task.avg_runtime <= cfg.latcrit_max_runtime_ns)
-                }
-                // Woken from I/O, and long per wake-up.
-                TaskClass::Batch => {
-                    (task.slept_in_iowait || task.irq_wake)
-                        && task.avg_runtime > cfg.interactive_max_runtime_ns
-                        && task.avg_runtime <= cfg.io_batch_max_runtime_ns
-                }
-            };
+            && (wake_class != TaskClass::Batch
+                || (io && task.avg_runtime <= cfg.io_batch_max_runtime_ns));
         if fast_wakeup {
+            task.class = wake_class;
+            if self.now >= self.cfg.warmup_ns {
+                task.report.bpf_wakeups[wake_class as usize] += 1;
+            }
             let home = if task.irq_wake {
                 task.waker_cpu
             } else {
@@ -390,6 +406,7 @@ impl Simulator {
         }
         if self.now >= self.cfg.warmup_ns {
             task.report.user_round_trips += 1;
+            task.report.wakeup_round_trips += u64::from(task.woke_up);
         }
         task.state = State::InUserSpace(self.now + self.cfg.user_delay_ns);
     }
@@ -656,12 +673,19 @@ impl Simulator {
                 task.class = TaskClass::Batch;
             }
 
-            let sleep = match task.spec.behavior {
+            let sleep = match &task.spec.behavior {
                 Behavior::Hog => None,
-                Behavior::Io {
+                &Behavior::Io {
                     run_ns, wait_ns, ..
                 } => (task.activation_runtime >= run_ns).then_some((wait_ns, true)),
-                Behavior::Sleeper { run_ns, sleep_ns } => {
+                Behavior::IoVarying {
+                    runs_ns, wait_ns, ..
+                } => {
+                    let turn = task.activations % runs_ns.len().max(1);
+                    let run_ns = runs_ns.get(turn).copied().unwrap_or(0);
+                    (task.activation_runtime >= run_ns).then_some((*wait_ns, true))
+                }
+                &Behavior::Sleeper { run_ns, sleep_ns } => {
                     (task.activation_runtime >= run_ns).then_some((sleep_ns, false))
                 }
             };

@@ -809,13 +809,33 @@ static bool end_local_hog_turn(struct task_struct *p, struct task_ctx *tctx)
 }
 
 /*
+ * The class the policy gives a task as it wakes (Policy::classify() before
+ * it has run in this activation): its runtime per wake-up and whether it
+ * slept on I/O or an interrupt woke it.
+ */
+static u32 wakeup_class(const struct task_ctx *tctx, bool io)
+{
+	if (io && tctx->avg_runtime <= latcrit_max_runtime_ns)
+		return STORELAND_CLASS_LATCRIT;
+	if (tctx->avg_runtime <= interactive_max_runtime_ns)
+		return STORELAND_CLASS_INTERACTIVE;
+	return STORELAND_CLASS_BATCH;
+}
+
+/*
  * A latency-critical or interactive task woke up: BPF places it at once, as
- * the policy would for its cached class, in the LLC where its completion
- * arrived (or where it last ran), ahead of batch work. A latency-critical
- * task also preempts batch work if no CPU there is idle. User space sees it
- * again every review_every wake-ups, or as soon as it runs long. A round
- * trip per wake-up through a busy machine set the tail latency of I/O, and
- * made message passing (hackbench) 2-4 times slower than under EEVDF.
+ * the policy would for its class, in the LLC where its completion arrived
+ * (or where it last ran), ahead of batch work. A latency-critical task also
+ * preempts batch work if no CPU there is idle. User space sees it again
+ * every review_every wake-ups, or as soon as it runs long. A round trip per
+ * wake-up through a busy machine set the tail latency of I/O, and made
+ * message passing (hackbench) 2-4 times slower than under EEVDF.
+ *
+ * The class is the policy's rule applied at the wake-up (wakeup_class()),
+ * not only the one cached: a task whose work per wake-up drifts across a
+ * threshold (fio at queue depth 16 in the VM moves between all three) used
+ * to wait for user space to say so, about 30 times a second next to CPU
+ * hogs, and each of those waits held its completions.
  *
  * So is batch work woken from I/O that computes for a while per wake-up
  * (up to io_batch_max_runtime_ns: fio at queue depth 16 in the VM, a
@@ -827,34 +847,17 @@ static bool end_local_hog_turn(struct task_struct *p, struct task_ctx *tctx)
  */
 static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
+	bool io = tctx->slept_in_iowait || tctx->irq_wake;
 	s32 home;
+	u32 class;
 
 	if (!tctx->woke_up)
 		return false;
-	switch (tctx->class) {
-	case STORELAND_CLASS_LATCRIT:
-		if (tctx->avg_runtime > latcrit_max_runtime_ns)
-			return false;
-		break;
-	case STORELAND_CLASS_INTERACTIVE:
-		if (tctx->avg_runtime > interactive_max_runtime_ns)
-			return false;
-		/* The policy would make it latency-critical now: let it. */
-		if ((tctx->slept_in_iowait || tctx->irq_wake) &&
-		    tctx->avg_runtime <= latcrit_max_runtime_ns)
-			return false;
-		break;
-	case STORELAND_CLASS_BATCH:
-		if ((!tctx->slept_in_iowait && !tctx->irq_wake) ||
-		    tctx->avg_runtime > io_batch_max_runtime_ns)
-			return false;
-		/* The policy would class it otherwise now: let it. */
-		if (tctx->avg_runtime <= interactive_max_runtime_ns)
-			return false;
-		break;
-	default:
+	class = wakeup_class(tctx, io);
+	if (class == STORELAND_CLASS_BATCH &&
+	    (!io || tctx->avg_runtime > io_batch_max_runtime_ns))
 		return false;
-	}
+	tctx->class = class;
 
 	count_bpf_placement(p, tctx, enq_flags);
 	if (tctx->class != STORELAND_CLASS_LATCRIT && end_local_hog_turn(p, tctx))

@@ -99,7 +99,7 @@ check "hackbench -g 4 -l 100 completes" hackbench -g 4 -l 100
 check "scheduler logged counters after hackbench" next_counters "$(grep -c 'counters: ' "$LOG")"
 after=$(last_counters)
 # Message passing wakes tasks that run briefly: interactive, placed by BPF
-# from the cached class without waiting for the policy loop.
+# itself without waiting for the policy loop.
 note "during hackbench: fastpath_interactive +$(counters_delta "$before" "$after" fastpath_interactive) queued_to_user +$(counters_delta "$before" "$after" queued_to_user) preemptions +$(counters_delta "$before" "$after" preemptions)"
 check "BPF placed interactive wake-ups itself" positive "$(counters_delta "$before" "$after" fastpath_interactive)"
 check "stress-ng --cpu $ncpu completes" stress-ng --cpu "$ncpu" --timeout 4
