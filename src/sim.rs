@@ -362,21 +362,12 @@ impl Simulator {
         }
     }
 
-    /// ops.enqueue: the cached-class wake-up fast path, the slice-expiry
-    /// requeue, or user space.
+    /// ops.enqueue: the wake-up fast path, the slice-expiry requeue, or user space.
     fn enqueue(&mut self, t: usize) {
-        let cfg = self.policy.config().clone();
-        // BPF classes a wake-up by the policy's own rule (wakeup_class()).
-        let wake_class = self.policy.classify(&self.observe(t));
+        let fast_class = self.wakeup_fast_class(t);
         let task = &mut self.tasks[t];
         task.enq_seq += 1;
-        let io = task.slept_in_iowait || task.irq_wake;
-        // Plain batch work waits for user space; batch woken from I/O that
-        // is not too long per wake-up does not.
-        let fast_wakeup = task.woke_up
-            && (wake_class != TaskClass::Batch
-                || (io && task.avg_runtime <= cfg.io_batch_max_runtime_ns));
-        if fast_wakeup {
+        if let Some(wake_class) = fast_class {
             task.class = wake_class;
             if self.now >= self.cfg.warmup_ns {
                 task.report.bpf_wakeups[wake_class as usize] += 1;
@@ -409,6 +400,21 @@ impl Simulator {
             task.report.wakeup_round_trips += u64::from(task.woke_up);
         }
         task.state = State::InUserSpace(self.now + self.cfg.user_delay_ns);
+    }
+
+    /// The class BPF places a waking task `t` in without user space
+    /// (`wakeup_fast_path()`): the policy's own rule at the wake-up, except
+    /// for plain batch work (not woken from I/O, or too long per wake-up),
+    /// which waits for user space. None for a task that did not wake up.
+    fn wakeup_fast_class(&self, t: usize) -> Option<TaskClass> {
+        let task = &self.tasks[t];
+        if !task.woke_up {
+            return None;
+        }
+        let class = self.policy.classify(&self.observe(t));
+        let io = task.slept_in_iowait || task.irq_wake;
+        let io_batch = io && task.avg_runtime <= self.policy.config().io_batch_max_runtime_ns;
+        (class != TaskClass::Batch || io_batch).then_some(class)
     }
 
     /// BPF queues task `t` from its cached class in the LLC of `home`;

@@ -847,12 +847,13 @@ static u32 wakeup_class(const struct task_ctx *tctx, bool io)
  */
 static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
-	bool io = tctx->slept_in_iowait || tctx->irq_wake;
 	s32 home;
 	u32 class;
+	bool io;
 
 	if (!tctx->woke_up)
 		return false;
+	io = tctx->slept_in_iowait || tctx->irq_wake;
 	class = wakeup_class(tctx, io);
 	if (class == STORELAND_CLASS_BATCH &&
 	    (!io || tctx->avg_runtime > io_batch_max_runtime_ns))
