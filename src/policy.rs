@@ -108,6 +108,14 @@ pub struct TaskObservation {
     pub cached_class: TaskClass,
 }
 
+impl TaskObservation {
+    /// Its last sleep was an I/O wait, or an interrupt woke it: what makes
+    /// a short task latency-critical, and batch work I/O batch work.
+    pub fn woken_from_io(&self) -> bool {
+        self.slept_in_iowait || self.irq_wake
+    }
+}
+
 /// Where and how a task runs next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -248,7 +256,7 @@ impl Policy {
     pub fn classify(&self, t: &TaskObservation) -> TaskClass {
         // The current activation counts as soon as it runs long.
         let runtime = t.avg_runtime.max(t.exec_runtime);
-        if (t.slept_in_iowait || t.irq_wake) && runtime <= self.cfg.latcrit_max_runtime_ns {
+        if t.woken_from_io() && runtime <= self.cfg.latcrit_max_runtime_ns {
             TaskClass::LatencyCritical
         } else if runtime <= self.cfg.interactive_max_runtime_ns {
             TaskClass::Interactive

@@ -407,13 +407,13 @@ impl Simulator {
     /// for plain batch work (not woken from I/O, or too long per wake-up),
     /// which waits for user space. None for a task that did not wake up.
     fn wakeup_fast_class(&self, t: usize) -> Option<TaskClass> {
-        let task = &self.tasks[t];
-        if !task.woke_up {
+        if !self.tasks[t].woke_up {
             return None;
         }
-        let class = self.policy.classify(&self.observe(t));
-        let io = task.slept_in_iowait || task.irq_wake;
-        let io_batch = io && task.avg_runtime <= self.policy.config().io_batch_max_runtime_ns;
+        let obs = self.observe(t);
+        let class = self.policy.classify(&obs);
+        let io_batch =
+            obs.woken_from_io() && obs.avg_runtime <= self.policy.config().io_batch_max_runtime_ns;
         (class != TaskClass::Batch || io_batch).then_some(class)
     }
 
