@@ -94,7 +94,8 @@ impl<'obj> Attached<'obj> {
         rodata.slice_ns = policy.config().slice_ns;
         rodata.slice_min_ns = policy.config().slice_min_ns;
         rodata.slice_max_ns = policy.config().slice_max_ns;
-        rodata.sleep_credit_ns = policy.config().slice_ns;
+        rodata.sleep_credit_ns = policy.config().sleep_credit_ns;
+        rodata.max_wake_credit_ns = policy.config().max_wake_credit_ns;
         rodata.usersched_late_ns = USERSCHED_LATE_NS;
         rodata.latcrit_max_runtime_ns = policy.config().latcrit_max_runtime_ns;
         rodata.interactive_max_runtime_ns = policy.config().interactive_max_runtime_ns;

@@ -178,6 +178,11 @@ pub struct PolicyConfig {
     pub io_batch_max_runtime_ns: u64,
     /// Largest runtime-since-wake-up that still pushes a deadline back.
     pub max_lag_ns: u64,
+    /// Credit a waking task keeps against the fairness clock.
+    pub sleep_credit_ns: u64,
+    /// The most a waking task's credit grows to stay level with the task
+    /// running where it queues (see `Policy::wake_vtime_floor`).
+    pub max_wake_credit_ns: u64,
     /// Extra waiting tasks a CCX must have before a batch task leaves it.
     pub balance_hysteresis: u32,
 }
@@ -194,6 +199,8 @@ impl PolicyConfig {
             interactive_max_runtime_ns: slice_ns / 2,
             io_batch_max_runtime_ns: slice_ns.saturating_mul(4),
             max_lag_ns: slice_ns.saturating_mul(20),
+            sleep_credit_ns: slice_ns,
+            max_wake_credit_ns: slice_ns.saturating_mul(200),
             balance_hysteresis: 2,
         };
         cfg.validate()?;
@@ -263,6 +270,23 @@ impl Policy {
         } else {
             TaskClass::Batch
         }
+    }
+
+    /// The least vtime a task keeps as it wakes (BPF's wake_vtime_floor()):
+    /// `sleep_credit` behind the fairness clock `vtime_now` (the largest
+    /// vtime of the tasks taken from the queues), or behind `running`, the
+    /// vtime of the task running where it will queue, when that one is
+    /// further behind (by at most `max_wake_credit`). The clock follows
+    /// the whole machine (low-weight tasks in another CCX move it fast): a
+    /// sleeper lifted to it could queue behind the hogs of its own CCX.
+    pub fn wake_vtime_floor(&self, vtime_now: u64, running: Option<u64>) -> u64 {
+        let reference = match running {
+            Some(v) if v < vtime_now => {
+                v.max(vtime_now.saturating_sub(self.cfg.max_wake_credit_ns))
+            }
+            _ => vtime_now,
+        };
+        reference.saturating_sub(self.cfg.sleep_credit_ns)
     }
 
     /// Position in a CPU queue: vtime, plus the class offset, plus the
@@ -666,6 +690,29 @@ mod tests {
     fn decisions_echo_the_task_identity() {
         let d = policy().decide(&task(4242, 0, 0, 100), &idle());
         assert_eq!((d.pid, d.enq_seq, d.cpu), (4242, 7, None));
+    }
+
+    #[test]
+    fn a_sleeper_keeps_its_credit_against_the_task_where_it_queues() {
+        let p = policy();
+        let cfg = p.config().clone();
+        let now = 10 * cfg.max_wake_credit_ns;
+        let credit = cfg.sleep_credit_ns;
+        // An idle CPU, or a task there at or ahead of the clock: the clock.
+        assert_eq!(p.wake_vtime_floor(now, None), now - credit);
+        assert_eq!(p.wake_vtime_floor(now, Some(now + MS)), now - credit);
+        // A task there behind the clock: level with it.
+        assert_eq!(
+            p.wake_vtime_floor(now, Some(now - 300 * MS)),
+            now - 300 * MS - credit
+        );
+        // ... but never more than max_wake_credit behind the clock.
+        assert_eq!(
+            p.wake_vtime_floor(now, Some(0)),
+            now - cfg.max_wake_credit_ns - credit
+        );
+        // Near the start of time nothing underflows.
+        assert_eq!(p.wake_vtime_floor(credit / 2, Some(0)), 0);
     }
 
     #[test]

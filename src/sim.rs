@@ -348,8 +348,15 @@ impl Simulator {
                 }
                 _ => (false, task.prev_cpu as i32),
             };
-            let credit = self.policy.config().slice_ns;
-            task.vtime = task.vtime.max(self.vtime_now.saturating_sub(credit));
+            let home = if task.irq_wake {
+                task.waker_cpu as usize
+            } else {
+                task.prev_cpu as usize
+            };
+            let running = self.cpus[home].current.map(|r| self.tasks[r].vtime);
+            let floor = self.policy.wake_vtime_floor(self.vtime_now, running);
+            let task = &mut self.tasks[t];
+            task.vtime = task.vtime.max(floor);
             task.runnable_since = self.now;
 
             let prev_llc = self.topo.llc_of(task.prev_cpu as i32);
