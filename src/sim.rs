@@ -353,7 +353,11 @@ impl Simulator {
             } else {
                 task.prev_cpu as usize
             };
-            let running = self.cpus[home].current.map(|r| self.tasks[r].vtime);
+            let running = self
+                .cpus
+                .get(home)
+                .and_then(|c| c.current)
+                .map(|r| self.tasks[r].vtime);
             let floor = self.policy.wake_vtime_floor(self.vtime_now, running);
             let task = &mut self.tasks[t];
             task.vtime = task.vtime.max(floor);

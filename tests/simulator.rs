@@ -464,8 +464,8 @@ fn scales_to_a_full_genoa_socket() {
 
 /// I/O threads that compute a few ms per wake-up (fio at queue depth 16 in
 /// the VM) share a CCX with CPU hogs, while low-priority batch jobs confined
-/// to the other CCX (nice 10: weight 15) run there. Their vtime runs 6-7
-/// times as fast as a nice-0 task's, and the fairness clock (the largest
+/// to the other CCX (weight 15, about nice 8) run there. Their vtime runs
+/// 6-7 times as fast as a nice-0 task's, and the fairness clock (the largest
 /// vtime taken from a queue) follows it: lifted to that clock at each
 /// wake-up, the I/O threads queued behind their own CCX's hogs and waited
 /// whole hog slices. Lifted no higher than the task running where they
