@@ -348,14 +348,10 @@ impl Simulator {
                 }
                 _ => (false, task.prev_cpu as i32),
             };
-            let home = if task.irq_wake {
-                task.waker_cpu as usize
-            } else {
-                task.prev_cpu as usize
-            };
+            let home = self.wake_home(t);
             let running = self
                 .cpus
-                .get(home)
+                .get(home as usize)
                 .and_then(|c| c.current)
                 .map(|r| self.tasks[r].vtime);
             let floor = self.policy.wake_vtime_floor(self.vtime_now, running);
@@ -373,6 +369,17 @@ impl Simulator {
         }
     }
 
+    /// The CPU whose queue waking task `t` joins: the interrupt's CPU for a
+    /// wake-up from an interrupt (where its completions arrive), else its own.
+    fn wake_home(&self, t: usize) -> i32 {
+        let task = &self.tasks[t];
+        if task.irq_wake {
+            task.waker_cpu
+        } else {
+            task.prev_cpu as i32
+        }
+    }
+
     /// ops.enqueue: the wake-up fast path, the slice-expiry requeue, or user space.
     fn enqueue(&mut self, t: usize) {
         let fast_class = self.wakeup_fast_class(t);
@@ -383,12 +390,8 @@ impl Simulator {
             if self.now >= self.cfg.warmup_ns {
                 task.report.bpf_wakeups[wake_class as usize] += 1;
             }
-            let home = if task.irq_wake {
-                task.waker_cpu
-            } else {
-                task.prev_cpu as i32
-            };
             let preempt = task.class == TaskClass::LatencyCritical;
+            let home = self.wake_home(t);
             self.place_in_bpf(t, home, preempt);
             return;
         }

@@ -847,6 +847,15 @@ static u32 wakeup_class(const struct task_ctx *tctx, bool io)
  * such tasks at every wake-up (fio qd16 alone 0.86x EEVDF's IOPS with the
  * round trip, about 0.96x without).
  */
+/*
+ * The CPU whose queue a waking task joins: for a wake-up from an interrupt,
+ * the CPU that took it (where the completions arrive), else the task's own.
+ */
+static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
+{
+	return tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
+}
+
 static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	s32 home;
@@ -865,7 +874,7 @@ static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 e
 	count_bpf_placement(p, tctx, enq_flags);
 	if (tctx->class != STORELAND_CLASS_LATCRIT && end_local_hog_turn(p, tctx))
 		return true;
-	home = tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
+	home = wake_home_cpu(p, tctx);
 	queue_in_llc(p, llc_of(home), task_slice(p, tctx), task_deadline(p, tctx),
 		     tctx->class == STORELAND_CLASS_LATCRIT);
 	return true;
@@ -1499,8 +1508,7 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 			wctx->solo_runtime = 0;
 	}
 
-	/* The CPU whose queue it joins (see wakeup_fast_path()). */
-	min_vtime = wake_vtime_floor(tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p));
+	min_vtime = wake_vtime_floor(wake_home_cpu(p, tctx));
 	if (tctx->vtime < min_vtime)
 		tctx->vtime = min_vtime;
 }
