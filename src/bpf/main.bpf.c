@@ -1257,20 +1257,12 @@ static __always_inline void apply_decisions(void)
 static u64 head_deadline(s32 owner)
 {
 	struct task_struct *p;
-	u64 dl = (u64)-1;
 
 	if (!cpu_may_have_work(owner))
-		return dl;
-	/* Lockless where the kernel has it (6.19), else read under the queue's lock. */
-	if (bpf_ksym_exists(scx_bpf_dsq_peek)) {
-		p = scx_bpf_dsq_peek(CPU_DSQ(owner));
-		return p ? p->scx.dsq_vtime : dl;
-	}
-	bpf_for_each(scx_dsq, p, CPU_DSQ(owner), 0) {
-		dl = p->scx.dsq_vtime;
-		break;
-	}
-	return dl;
+		return (u64)-1;
+	/* Lockless where the kernel has it (7.1), else read under the queue's lock. */
+	p = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(owner));
+	return p ? p->scx.dsq_vtime : (u64)-1;
 }
 
 static bool take_from(s32 owner)
@@ -1595,15 +1587,19 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 static bool first_is_no_hog(s32 owner, s32 cpu)
 {
 	struct task_struct *first;
-	bool no_hog = false;
+	struct task_ctx *fctx;
 
-	bpf_for_each(scx_dsq, first, CPU_DSQ(owner), 0) {
-		struct task_ctx *fctx = lookup_task_ctx(first);
-
-		no_hog = fctx && !is_cpu_hog(fctx) && can_run_on(first, cpu);
-		break;
-	}
-	return no_hog;
+	/*
+	 * Lockless where the kernel has it: each tick of a hog reads the head
+	 * of every queue of its CCX that may hold work, and an iterator takes
+	 * each queue's lock, which a CPU that is queueing there (or, in a VM,
+	 * a vCPU its host is not running) may hold.
+	 */
+	first = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(owner));
+	if (!first)
+		return false;
+	fctx = lookup_task_ctx(first);
+	return fctx && !is_cpu_hog(fctx) && can_run_on(first, cpu);
 }
 
 static bool hog_turn_over(const struct task_ctx *tctx, s32 cpu)
