@@ -825,6 +825,15 @@ static u32 wakeup_class(const struct task_ctx *tctx, bool io)
 }
 
 /*
+ * The CPU whose queue a waking task joins: for a wake-up from an interrupt,
+ * the CPU that took it (where the completions arrive), else the task's own.
+ */
+static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
+{
+	return tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
+}
+
+/*
  * A latency-critical or interactive task woke up: BPF places it at once, as
  * the policy would for its class, in the LLC where its completion arrived
  * (or where it last ran), ahead of batch work. A latency-critical task also
@@ -847,15 +856,6 @@ static u32 wakeup_class(const struct task_ctx *tctx, bool io)
  * such tasks at every wake-up (fio qd16 alone 0.86x EEVDF's IOPS with the
  * round trip, about 0.96x without).
  */
-/*
- * The CPU whose queue a waking task joins: for a wake-up from an interrupt,
- * the CPU that took it (where the completions arrive), else the task's own.
- */
-static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
-{
-	return tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
-}
-
 static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	s32 home;
