@@ -42,6 +42,16 @@ check "both schedulers have successful runs of every workload" sh -c "
         grep -q \"^| \$w | \" '$dir/report.md' || { echo \"no row for \$w\"; exit 1; }
     done
     ! grep -E '^\\| (qd|messaging|mixed)[^|]*\\|[^|]*\\| – \\|' '$dir/report.md'"
+# A main-table row of WORKLOAD and METRIC with a value in every column.
+has_row() {
+    local line
+    line=$(grep -F "| $1 | $2 " "$dir/report.md" | head -n 1)
+    [ -n "$line" ] || { echo "no row for $1, $2"; return 1; }
+    ! grep -qF '| – |' <<<"$line" || { echo "a value is missing: $line"; return 1; }
+}
+check "the hogs' CPU held is measured" has_row qd1-hogs 'hog CPUs held'
+check "the hogs' work per CPU-second is measured" has_row qd1-hogs 'hog work per CPU-second'
+check "the CPU time per I/O is measured without hogs" has_row qd1 'CPU time per I/O'
 
 echo
 echo "main table of $dir/report.md:"

@@ -4,6 +4,7 @@
 //! safety checks, the results file and the report. The process handling
 //! (schedulers, workloads) lives in `src/bin/storeland-bench/`.
 
+pub mod cpustat;
 pub mod fio;
 pub mod interrupts;
 pub mod model;

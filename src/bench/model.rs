@@ -144,8 +144,8 @@ pub struct MetricInfo {
     pub order: u32,
 }
 
-/// Metric keys: "iops", "clat_p99_us", "hog_ops_per_s", "time_s",
-/// "wakeup_p99_us", "rps"...
+/// Metric keys: "iops", "clat_p99_us", "hog_ops_per_s", "hog_cpus",
+/// "cpu_us_per_io", "time_s", "wakeup_p99_us", "rps"...
 pub fn metric_info(key: &str) -> MetricInfo {
     let pct = |k: &str| {
         match k {
@@ -161,6 +161,9 @@ pub fn metric_info(key: &str) -> MetricInfo {
         "iops" => ("IOPS".to_string(), "", true, 0),
         "write_iops" => ("write IOPS".to_string(), "", true, 1),
         "hog_ops_per_s" => ("hog throughput".to_string(), "bogo-ops/s", true, 20),
+        "hog_cpus" => ("hog CPUs held".to_string(), "CPUs", true, 21),
+        "hog_ops_per_cpu_s" => ("hog work per CPU-second".to_string(), "bogo-ops", true, 22),
+        "cpu_us_per_io" => ("CPU time per I/O".to_string(), "µs", false, 23),
         "time_s" => ("wall time".to_string(), "s", false, 30),
         "rps" => ("requests/s".to_string(), "req/s", true, 40),
         k if k.starts_with("clat_") && k.ends_with("_us") => {
@@ -220,6 +223,9 @@ mod tests {
     fn metric_directions() {
         assert!(metric_info("iops").higher_is_better);
         assert!(metric_info("hog_ops_per_s").higher_is_better);
+        assert!(metric_info("hog_ops_per_s").order < metric_info("hog_cpus").order);
+        assert!(!metric_info("cpu_us_per_io").higher_is_better);
+        assert_eq!(metric_info("cpu_us_per_io").unit, "µs");
         assert!(!metric_info("clat_p99_us").higher_is_better);
         assert_eq!(
             metric_info("clat_p999_us").label,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use storeland::bench::cpustat;
 use storeland::bench::fio::{merged_mean_ns, merged_percentiles, FioDir, FioOutput, Latency};
 use storeland::bench::msgbench::{parse_messaging_time, parse_schbench};
 use storeland::bench::safety::{self, GUARD_BYTES};
@@ -254,6 +255,7 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mu
     };
 
     let irq_before = fs::read_to_string(ctx.roots.proc.join("interrupts")).unwrap_or_default();
+    let cpu_before = read_cpu_times(ctx);
     let json_path = ctx.file("fio.json");
     let err_path = ctx.file("fio.log");
     let fifo = rt.then_some(FLOOR_FIFO_PRIO);
@@ -284,6 +286,7 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mu
         }
     };
     let irq_after = fs::read_to_string(ctx.roots.proc.join("interrupts")).unwrap_or_default();
+    let cpu_after = read_cpu_times(ctx);
     let hog_metrics = hog.and_then(|h| stop_hogs(h, out));
     let Some(st) = fio_status else { return };
     if !st.success() {
@@ -336,6 +339,25 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mu
     }
     if let Some(h) = &hog_metrics {
         out.metrics.insert("hog_ops_per_s".into(), h.ops_per_s_real);
+        // Throughput is CPU held times work per CPU-second: which one a
+        // scheduler changed tells CPU given to I/O from overhead.
+        if let Some(per_cpu_s) = h.ops_per_s_cpu.filter(|&c| c > 0.0) {
+            out.metrics
+                .insert("hog_cpus".into(), h.ops_per_s_real / per_cpu_s);
+            out.metrics.insert("hog_ops_per_cpu_s".into(), per_cpu_s);
+        }
+    }
+    // Without hogs, the CPU time the machine spent per I/O: fio, the
+    // kernel's I/O path and the scheduler's own work on every wake-up. The
+    // readings span fio's ramp, which runs at about the same rate.
+    let busy = cpu_before
+        .zip(cpu_after)
+        .and_then(|(b, a)| cpustat::busy_cpus(&b, &a));
+    if let Some(us) = busy
+        .filter(|_| !hogs)
+        .and_then(|b| cpustat::cpu_us_per_io(b, fo.total_iops()))
+    {
+        out.metrics.insert("cpu_us_per_io".into(), us);
     }
     let per_drive: Vec<Value> = fo
         .jobs
@@ -365,6 +387,7 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mu
         "clat_mean_us": merged_mean_ns(&reads, |d| Some(&d.clat)).map(|ns| ns / 1000.0),
         "lat_mean_us": merged_mean_ns(&reads, |d| d.lat.as_ref()).map(|ns| ns / 1000.0),
         "per_drive": per_drive,
+        "busy_cpus": busy,
     });
     if mixed {
         let n = ctx.disc.topo().llcs.len();
@@ -538,4 +561,10 @@ fn schbench(ctx: &Ctx, out: &mut Outcome) {
             Err(e) => out.fail(e),
         }
     }
+}
+
+/// /proc/stat's CPU times, or None if it cannot be read (the metric is left out).
+fn read_cpu_times(ctx: &Ctx) -> Option<cpustat::CpuTimes> {
+    let text = fs::read_to_string(ctx.roots.proc.join("stat")).ok()?;
+    cpustat::parse(&text).ok()
 }
