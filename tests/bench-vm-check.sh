@@ -51,6 +51,7 @@ has_row() {
 }
 check "the hogs' CPU held is measured" has_row qd1-hogs 'hog CPUs held'
 check "the hogs' work per CPU-second is measured" has_row qd1-hogs 'hog work per CPU-second'
+check "the hogs' time in the kernel is measured" has_row qd1-hogs 'hog time in the kernel'
 check "the CPU time per I/O is measured without hogs" has_row qd1 'CPU time per I/O'
 
 echo

@@ -144,7 +144,7 @@ pub struct MetricInfo {
     pub order: u32,
 }
 
-/// Metric keys: "iops", "clat_p99_us", "hog_ops_per_s", "hog_cpus",
+/// Metric keys: "iops", "clat_p99_us", "hog_ops_per_s", "hog_cpus", "hog_sys_pct",
 /// "cpu_us_per_io", "time_s", "wakeup_p99_us", "rps"...
 pub fn metric_info(key: &str) -> MetricInfo {
     let pct = |k: &str| {
@@ -163,7 +163,8 @@ pub fn metric_info(key: &str) -> MetricInfo {
         "hog_ops_per_s" => ("hog throughput".to_string(), "bogo-ops/s", true, 20),
         "hog_cpus" => ("hog CPUs held".to_string(), "CPUs", true, 21),
         "hog_ops_per_cpu_s" => ("hog work per CPU-second".to_string(), "bogo-ops", true, 22),
-        "cpu_us_per_io" => ("CPU time per I/O".to_string(), "µs", false, 23),
+        "hog_sys_pct" => ("hog time in the kernel".to_string(), "%", false, 23),
+        "cpu_us_per_io" => ("CPU time per I/O".to_string(), "µs", false, 24),
         "time_s" => ("wall time".to_string(), "s", false, 30),
         "rps" => ("requests/s".to_string(), "req/s", true, 40),
         k if k.starts_with("clat_") && k.ends_with("_us") => {

@@ -12,6 +12,19 @@ pub struct StressMetrics {
     /// Bogo-ops per second of CPU time (user + system).
     pub ops_per_s_cpu: Option<f64>,
     pub wall_s: Option<f64>,
+    /// CPU time in user space and in the kernel, all instances together:
+    /// the kernel's share is what the kernel (and a scheduler's callbacks)
+    /// did on the hogs' time.
+    pub user_s: Option<f64>,
+    pub system_s: Option<f64>,
+}
+
+impl StressMetrics {
+    /// The share of the hogs' CPU time spent in the kernel, in percent.
+    pub fn system_pct(&self) -> Option<f64> {
+        let (u, s) = (self.user_s?, self.system_s?);
+        (u + s > 0.0).then(|| 100.0 * s / (u + s))
+    }
 }
 
 /// Parse the `metrics:` list of stress-ng's YAML output.
@@ -51,6 +64,8 @@ pub fn parse_yaml(text: &str) -> Result<Vec<StressMetrics>, String> {
             "bogo-ops-per-second-real-time" => p.real = v.parse().ok(),
             "bogo-ops-per-second-usr-sys-time" => p.cpu = v.parse().ok(),
             "wall-clock-time" => p.wall = v.parse().ok(),
+            "user-time" => p.user = v.parse().ok(),
+            "system-time" => p.system = v.parse().ok(),
             _ => {}
         }
     }
@@ -70,6 +85,8 @@ struct Partial {
     real: Option<f64>,
     cpu: Option<f64>,
     wall: Option<f64>,
+    user: Option<f64>,
+    system: Option<f64>,
 }
 
 impl Partial {
@@ -80,6 +97,8 @@ impl Partial {
             ops_per_s_real: self.real?,
             ops_per_s_cpu: self.cpu,
             wall_s: self.wall,
+            user_s: self.user,
+            system_s: self.system,
         })
     }
 }
@@ -116,6 +135,8 @@ pub fn parse_brief(text: &str) -> Result<Vec<StressMetrics>, String> {
                 ops_per_s_real: n[4],
                 ops_per_s_cpu: Some(n[5]),
                 wall_s: Some(n[1]),
+                user_s: Some(n[2]),
+                system_s: Some(n[3]),
             });
         }
     }
@@ -145,6 +166,7 @@ metrics:
       bogo-ops-per-second-real-time: 2711.537443
       wall-clock-time: 2.000341
       user-time: 3.260864
+      system-time: 0.815216
     - stressor: zlib
       bogo-ops: 80
       bogo-ops-per-second-usr-sys-time: 40.5
@@ -172,8 +194,10 @@ stress-ng: info:  [4095] successful run completed in 2.00s
         assert!((m[0].ops_per_s_real - 2711.537443).abs() < 1e-9);
         assert_eq!(m[0].ops_per_s_cpu, Some(1655.752963));
         assert_eq!(m[0].wall_s, Some(2.000341));
+        assert!((m[0].system_pct().unwrap() - 20.0).abs() < 1e-6);
         assert_eq!(m[1].stressor, "zlib");
         assert_eq!(m[1].ops_per_s_real, 39.9);
+        assert_eq!(m[1].system_pct(), None, "no user or system time given");
     }
 
     #[test]
@@ -183,6 +207,8 @@ stress-ng: info:  [4095] successful run completed in 2.00s
         assert_eq!(m[0].stressor, "cpu");
         assert_eq!(m[0].ops_per_s_real, 2711.54);
         assert_eq!(m[0].wall_s, Some(2.0));
+        assert_eq!(m[0].user_s, Some(3.26));
+        assert!((m[0].system_pct().unwrap() - 100.0 * 0.01 / 3.27).abs() < 1e-9);
         let old = "stress-ng: info:  [99] cpu  100  1.00  1.00  0.00  100.00  100.00\n";
         assert_eq!(parse_brief(old).unwrap()[0].bogo_ops, 100.0);
     }

@@ -346,6 +346,9 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mu
                 .insert("hog_cpus".into(), h.ops_per_s_real / per_cpu_s);
             out.metrics.insert("hog_ops_per_cpu_s".into(), per_cpu_s);
         }
+        if let Some(pct) = h.system_pct() {
+            out.metrics.insert("hog_sys_pct".into(), pct);
+        }
     }
     // Without hogs, the CPU time the machine spent per I/O: fio, the
     // kernel's I/O path and the scheduler's own work on every wake-up. The
@@ -427,6 +430,7 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mu
         details["hogs"] = json!({
             "stressor": h.stressor, "bogo_ops": h.bogo_ops, "ops_per_s_real": h.ops_per_s_real,
             "ops_per_s_cpu": h.ops_per_s_cpu, "wall_s": h.wall_s,
+            "user_s": h.user_s, "system_s": h.system_s,
         });
     }
     // Where the drives' completions were handled during the run, per CCX.
