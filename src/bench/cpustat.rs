@@ -63,7 +63,7 @@ pub fn busy_cpus(before: &CpuTimes, after: &CpuTimes) -> Option<f64> {
     Some(busy as f64 / total as f64 * f64::from(after.cpus))
 }
 
-/// CPU microseconds the machine spent per I/O at @iops with @busy_cpus busy.
+/// CPU microseconds the machine spent per I/O at `iops` with `busy_cpus` busy.
 pub fn cpu_us_per_io(busy_cpus: f64, iops: f64) -> Option<f64> {
     (iops > 0.0).then(|| busy_cpus * 1e6 / iops)
 }
@@ -117,13 +117,15 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error() {
-        assert!(parse("").is_err());
-        assert!(parse("intr 1 2\n").is_err());
-        assert!(parse("cpu 1 2 3\ncpu0 1 2 3\n").is_err());
-        assert!(parse("cpu 1 2 x 4 5 6 7 8\n").is_err());
-        assert!(
-            parse("cpu 1 2 3 4 5 6 7 8\nintr 1\n").is_err(),
-            "no per-CPU line"
-        );
+        let bad = [
+            "",
+            "intr 1 2\n",
+            "cpu 1 2 3\ncpu0 1 2 3\n",
+            "cpu 1 2 x 4 5 6 7 8\n",
+            "cpu 1 2 3 4 5 6 7 8\nintr 1\n", // no per-CPU line
+        ];
+        for text in bad {
+            assert!(parse(text).is_err(), "{text:?}");
+        }
     }
 }
