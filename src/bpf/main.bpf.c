@@ -1253,15 +1253,26 @@ static __always_inline void apply_decisions(void)
 		decisions_seen = submitted - 1;
 }
 
+/*
+ * The first task of @owner's queue, or NULL: a hint, since it may be taken
+ * at once. Lockless where the kernel has it (7.1), else read under the
+ * queue's lock: every dispatch and every tick of a hog reads the head of
+ * each queue of its CCX that may hold work, and an iterator takes each
+ * queue's lock, which a CPU that is queueing there (or, in a VM, a vCPU its
+ * host is not running) may hold.
+ */
+static __always_inline struct task_struct *queue_head(s32 owner)
+{
+	if (!cpu_may_have_work(owner))
+		return NULL;
+	return __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(owner));
+}
+
 /* The deadline of the first task in @owner's queue, or -1 if it is empty. */
 static u64 head_deadline(s32 owner)
 {
-	struct task_struct *p;
+	struct task_struct *p = queue_head(owner);
 
-	if (!cpu_may_have_work(owner))
-		return (u64)-1;
-	/* Lockless where the kernel has it (7.1), else read under the queue's lock. */
-	p = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(owner));
 	return p ? p->scx.dsq_vtime : (u64)-1;
 }
 
@@ -1586,16 +1597,9 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
  */
 static bool first_is_no_hog(s32 owner, s32 cpu)
 {
-	struct task_struct *first;
+	struct task_struct *first = queue_head(owner);
 	struct task_ctx *fctx;
 
-	/*
-	 * Lockless where the kernel has it: each tick of a hog reads the head
-	 * of every queue of its CCX that may hold work, and an iterator takes
-	 * each queue's lock, which a CPU that is queueing there (or, in a VM,
-	 * a vCPU its host is not running) may hold.
-	 */
-	first = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(owner));
 	if (!first)
 		return false;
 	fctx = lookup_task_ctx(first);
@@ -1610,7 +1614,7 @@ static bool hog_turn_over(const struct task_ctx *tctx, s32 cpu)
 	if (!is_cpu_hog(tctx) || tctx->stint_runtime < slice_min_ns || !llc_may_have_work(llc))
 		return false;
 	for_each_llc_cpu(i, owner, llc) {
-		if (cpu_may_have_work(owner) && first_is_no_hog(owner, cpu))
+		if (first_is_no_hog(owner, cpu))
 			return true;
 	}
 	return false;
