@@ -99,6 +99,10 @@ pub struct TaskReport {
     /// Wake-ups BPF placed itself (after the warm-up), by the class it
     /// gave them (indexed by `TaskClass as usize`).
     pub bpf_wakeups: [u64; 3],
+    /// Wake-ups by the class it ran in, whichever path placed them (after
+    /// the warm-up): what BPF's wake-to-run statistics count and what a
+    /// latency-critical wake-up sees when it looks for batch work to preempt.
+    pub wakeups_by_class: [u64; 3],
 }
 
 impl TaskReport {
@@ -358,9 +362,13 @@ impl Simulator {
             let task = &mut self.tasks[t];
             task.vtime = task.vtime.max(floor);
             task.runnable_since = self.now;
+            // ops.runnable: its class for this activation, whichever path
+            // places it (an idle CPU's wake-up never passes ops.enqueue).
+            self.tasks[t].class = self.policy.classify(&self.observe(t));
 
-            let prev_llc = self.topo.llc_of(task.prev_cpu as i32);
-            if let Some(cpu) = self.idle_cpu_for(t, prev_llc, self.tasks[t].prev_cpu) {
+            let prev_cpu = self.tasks[t].prev_cpu;
+            let prev_llc = self.topo.llc_of(prev_cpu as i32);
+            if let Some(cpu) = self.idle_cpu_for(t, prev_llc, prev_cpu) {
                 let slice = self.policy.config().slice_ns;
                 self.start(t, cpu, slice);
                 continue;
@@ -425,7 +433,7 @@ impl Simulator {
             return None;
         }
         let obs = self.observe(t);
-        let class = self.policy.classify(&obs);
+        let class = self.tasks[t].class; // set as it woke (wake_sleepers)
         let io_batch =
             obs.woken_from_io() && obs.avg_runtime <= self.policy.config().io_batch_max_runtime_ns;
         (class != TaskClass::Batch || io_batch).then_some(class)
@@ -648,6 +656,9 @@ impl Simulator {
         let task = &mut self.tasks[t];
         if self.now >= self.cfg.warmup_ns {
             task.report.waits_ns.push(self.now - task.runnable_since);
+            if task.woke_up {
+                task.report.wakeups_by_class[task.class as usize] += 1;
+            }
         }
         task.report.runs += 1;
         if task.prev_llc == Some(llc) {

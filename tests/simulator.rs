@@ -276,6 +276,36 @@ fn a_wake_up_that_changes_class_does_not_wait_for_user_space() {
     }
 }
 
+/// A task that wakes to an idle CPU never passes BPF's enqueue, so its class
+/// is set as it wakes (ops.runnable), by the policy's rule: an I/O thread
+/// that a long run made batch work is latency-critical again once its runs
+/// are short, though none of its wake-ups ever waits in a queue. With the
+/// class of its last enqueue it stayed batch work, which latency-critical
+/// wake-ups preempt and BPF's statistics counted as such.
+#[test]
+fn a_task_waking_to_an_idle_cpu_gets_its_class_for_the_wake_up() {
+    let topo = CcxTopology::new(vec![vec![0, 1]]).unwrap();
+    let mut runs_ns = vec![30 * MS];
+    runs_ns.extend([20 * US; 999]);
+    let io = Behavior::IoVarying {
+        runs_ns,
+        wait_ns: 100 * US,
+        irq_cpu: Some(0),
+    };
+    let r = run(default_cfg(), topo, vec![TaskSpec::new("io", io, 0)], 2);
+    let woke = r[0].wakeups_by_class;
+    let total: u64 = woke.iter().sum();
+    assert!(total > 5_000, "only {total} wake-ups");
+    let share = |class: TaskClass| woke[class as usize] as f64 / total as f64;
+    assert!(
+        share(TaskClass::LatencyCritical) >= 0.95,
+        "latency-critical in {:.1}% of its wake-ups ({woke:?})",
+        100.0 * share(TaskClass::LatencyCritical)
+    );
+    // Right after a long run its average says otherwise, for a few wake-ups.
+    assert!(woke[TaskClass::Batch as usize] > 0, "{woke:?}");
+}
+
 #[test]
 fn hogs_share_cpus_in_proportion_to_their_weights() {
     let mut tasks: Vec<TaskSpec> = Vec::new();

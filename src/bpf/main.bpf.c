@@ -842,11 +842,11 @@ static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
  * wake-up through a busy machine set the tail latency of I/O, and made
  * message passing (hackbench) 2-4 times slower than under EEVDF.
  *
- * The class is the policy's rule applied at the wake-up (wakeup_class()),
- * not only the one cached: a task whose work per wake-up drifts across a
- * threshold (fio at queue depth 16 in the VM moves between all three) used
- * to wait for user space to say so, about 30 times a second next to CPU
- * hogs, and each of those waits held its completions.
+ * The class is the policy's rule applied at the wake-up (wakeup_class() in
+ * ops.runnable), not one cached from before: a task whose work per wake-up
+ * drifts across a threshold (fio at queue depth 16 in the VM moves between
+ * all three) used to wait for user space to say so, about 30 times a second
+ * next to CPU hogs, and each of those waits held its completions.
  *
  * So is batch work woken from I/O that computes for a while per wake-up
  * (up to io_batch_max_runtime_ns: fio at queue depth 16 in the VM, a
@@ -859,17 +859,14 @@ static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
 static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	s32 home;
-	u32 class;
 	bool io;
 
 	if (!tctx->woke_up)
 		return false;
 	io = tctx->slept_in_iowait || tctx->irq_wake;
-	class = wakeup_class(tctx, io);
-	if (class == STORELAND_CLASS_BATCH &&
+	if (tctx->class == STORELAND_CLASS_BATCH &&
 	    (!io || tctx->avg_runtime > io_batch_max_runtime_ns))
 		return false;
-	tctx->class = class;
 
 	count_bpf_placement(p, tctx, enq_flags);
 	if (tctx->class != STORELAND_CLASS_LATCRIT && end_local_hog_turn(p, tctx))
@@ -1502,6 +1499,12 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 	tctx->nr_wakeups++;
 	tctx->exec_runtime = 0;
 	tctx->solo_runtime = 0;
+	/*
+	 * Its class for this activation, whichever path places it: a task
+	 * that wakes to an idle CPU never passes ops.enqueue, and its cached
+	 * class would still be the one a long run once demoted it to.
+	 */
+	tctx->class = wakeup_class(tctx, tctx->slept_in_iowait || tctx->irq_wake);
 
 	/* A task woken from task context: its waker is no CPU hog. */
 	if (!tctx->irq_wake) {
