@@ -1502,9 +1502,11 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 	/*
 	 * Its class for this activation, whichever path places it: a task
 	 * that wakes to an idle CPU never passes ops.enqueue, and its cached
-	 * class would still be the one a long run once demoted it to.
+	 * class would still be the one a long run once demoted it to. Our own
+	 * threads stay interactive, as ops.tick keeps them.
 	 */
-	tctx->class = wakeup_class(tctx, tctx->slept_in_iowait || tctx->irq_wake);
+	if (!is_usersched_task(p))
+		tctx->class = wakeup_class(tctx, tctx->slept_in_iowait || tctx->irq_wake);
 
 	/* A task woken from task context: its waker is no CPU hog. */
 	if (!tctx->irq_wake) {
