@@ -811,13 +811,22 @@ static bool end_local_hog_turn(struct task_struct *p, struct task_ctx *tctx)
 }
 
 /*
+ * Whether a waking task waits on I/O: it slept in I/O wait, or an interrupt
+ * (an NVMe completion) woke it. TaskObservation::woken_from_io() in policy.rs.
+ */
+static bool woken_from_io(const struct task_ctx *tctx)
+{
+	return tctx->slept_in_iowait || tctx->irq_wake;
+}
+
+/*
  * The class the policy gives a task as it wakes (Policy::classify() before
  * it has run in this activation): its runtime per wake-up and whether it
- * slept on I/O or an interrupt woke it.
+ * woke from I/O.
  */
-static u32 wakeup_class(const struct task_ctx *tctx, bool io)
+static u32 wakeup_class(const struct task_ctx *tctx)
 {
-	if (io && tctx->avg_runtime <= latcrit_max_runtime_ns)
+	if (woken_from_io(tctx) && tctx->avg_runtime <= latcrit_max_runtime_ns)
 		return STORELAND_CLASS_LATCRIT;
 	if (tctx->avg_runtime <= interactive_max_runtime_ns)
 		return STORELAND_CLASS_INTERACTIVE;
@@ -859,13 +868,11 @@ static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
 static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	s32 home;
-	bool io;
 
 	if (!tctx->woke_up)
 		return false;
-	io = tctx->slept_in_iowait || tctx->irq_wake;
 	if (tctx->class == STORELAND_CLASS_BATCH &&
-	    (!io || tctx->avg_runtime > io_batch_max_runtime_ns))
+	    (!woken_from_io(tctx) || tctx->avg_runtime > io_batch_max_runtime_ns))
 		return false;
 
 	count_bpf_placement(p, tctx, enq_flags);
@@ -1506,7 +1513,7 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 	 * threads stay interactive, as ops.tick keeps them.
 	 */
 	if (!is_usersched_task(p))
-		tctx->class = wakeup_class(tctx, tctx->slept_in_iowait || tctx->irq_wake);
+		tctx->class = wakeup_class(tctx);
 
 	/* A task woken from task context: its waker is no CPU hog. */
 	if (!tctx->irq_wake) {
