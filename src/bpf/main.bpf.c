@@ -221,6 +221,17 @@ static bool is_usersched_loop(const struct task_struct *p)
 	return p->pid == usersched_tgid;
 }
 
+/*
+ * Set @p's class. The scheduler's own threads keep the one they start in,
+ * interactive, whatever they run: everything else waits on the policy loop,
+ * so it must never look like batch work that a waking task may preempt.
+ */
+static void set_class(const struct task_struct *p, struct task_ctx *tctx, u32 class)
+{
+	if (!is_usersched_task(p))
+		tctx->class = class < STORELAND_NR_CLASSES ? class : STORELAND_CLASS_INTERACTIVE;
+}
+
 static bool is_pcpu_kthread(const struct task_struct *p)
 {
 	return (p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1;
@@ -1129,7 +1140,7 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 	tctx = lookup_task_ctx(p);
 	/* A review of a task BPF placed itself: it may have run and moved since. */
 	if (tctx && (d.flags & STORELAND_DF_CLASS_ONLY)) {
-		tctx->class = d.class < STORELAND_NR_CLASSES ? d.class : STORELAND_CLASS_INTERACTIVE;
+		set_class(p, tctx, d.class);
 		bpf_task_release(p);
 		goto next;
 	}
@@ -1139,7 +1150,7 @@ static long apply_decision(struct bpf_dynptr *dynptr, void *context)
 		goto next;
 	}
 	tctx->user_seq = 0;
-	tctx->class = d.class < STORELAND_NR_CLASSES ? d.class : STORELAND_CLASS_INTERACTIVE;
+	set_class(p, tctx, d.class);
 	tctx->fast_placements = 0;
 
 	if (d.cpu >= 0 && can_run_on(p, d.cpu) && scx_bpf_test_and_clear_cpu_idle(d.cpu)) {
@@ -1509,11 +1520,9 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 	/*
 	 * Its class for this activation, whichever path places it: a task
 	 * that wakes to an idle CPU never passes ops.enqueue, and its cached
-	 * class would still be the one a long run once demoted it to. Our own
-	 * threads stay interactive, as ops.tick keeps them.
+	 * class would still be the one a long run once demoted it to.
 	 */
-	if (!is_usersched_task(p))
-		tctx->class = wakeup_class(tctx);
+	set_class(p, tctx, wakeup_class(tctx));
 
 	/* A task woken from task context: its waker is no CPU hog. */
 	if (!tctx->irq_wake) {
@@ -1592,7 +1601,7 @@ void BPF_STRUCT_OPS(storeland_running, struct task_struct *p)
 
 	cs = cpu_state_of(scx_bpf_task_cpu(p));
 	if (cs) {
-		cs->running_class = is_usersched_task(p) ? STORELAND_CLASS_INTERACTIVE : tctx->class;
+		cs->running_class = tctx->class;
 		cs->running_hog = is_cpu_hog(tctx);
 		cs->running_since = tctx->charged_at;
 		cs->running_vtime = tctx->vtime;
@@ -1651,18 +1660,16 @@ void BPF_STRUCT_OPS(storeland_tick, struct task_struct *p)
 	 */
 	if (tctx->class == STORELAND_CLASS_LATCRIT &&
 	    tctx->exec_runtime > latcrit_max_runtime_ns)
-		tctx->class = STORELAND_CLASS_INTERACTIVE;
+		set_class(p, tctx, STORELAND_CLASS_INTERACTIVE);
 	if (tctx->class != STORELAND_CLASS_BATCH &&
-	    tctx->exec_runtime > interactive_max_runtime_ns && !is_usersched_task(p))
-		tctx->class = STORELAND_CLASS_BATCH;
+	    tctx->exec_runtime > interactive_max_runtime_ns)
+		set_class(p, tctx, STORELAND_CLASS_BATCH);
 
 	cs = cpu_state_of(cpu);
 	if (cs) {
 		cs->running_vtime = tctx->vtime;
-		if (!is_usersched_task(p)) {
-			cs->running_class = tctx->class;
-			cs->running_hog = is_cpu_hog(tctx);
-		}
+		cs->running_class = tctx->class;
+		cs->running_hog = is_cpu_hog(tctx);
 	}
 
 	if (hog_turn_over(tctx, cpu)) {
