@@ -969,9 +969,12 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 		return cpu;
 	}
 	if (in_irq_context()) {
+		struct task_ctx *tctx = lookup_task_ctx(p);
 		s32 this_cpu = bpf_get_smp_processor_id();
 
-		if (can_run_on(p, this_cpu) && hog_turn_may_end(this_cpu)) {
+		/* Only a wake-up that wakeup_fast_path() places ends the turn. */
+		if (tctx && tctx->avg_runtime <= io_batch_max_runtime_ns && !is_usersched_task(p) &&
+		    can_run_on(p, this_cpu) && hog_turn_may_end(this_cpu)) {
 			COUNT(irq_wakeups_pulled);
 			return this_cpu;
 		}
