@@ -795,14 +795,19 @@ static void count_bpf_placement(struct task_struct *p, struct task_ctx *tctx, u6
 	tctx->fast_placements++;
 }
 
-/* @cpu runs a CPU hog that has had slice_min in this turn, and nothing waits there. */
-static bool hog_turn_may_end(s32 cpu)
+/*
+ * @cpu's state if it runs a CPU hog that has had slice_min in this turn and
+ * nothing waits there, else NULL.
+ */
+static struct cpu_state *hog_turn_may_end(s32 cpu)
 {
 	struct cpu_state *cs = cpu_state_of(cpu);
 
-	return cs && !cpu_may_have_work(cpu) && cs->running_class != STORELAND_CLASS_NONE &&
-	       cs->running_hog && !cs->preempt_pending && !cs->released &&
-	       scx_bpf_now() - cs->running_since >= slice_min_ns;
+	if (cs && !cpu_may_have_work(cpu) && cs->running_class != STORELAND_CLASS_NONE &&
+	    cs->running_hog && !cs->preempt_pending && !cs->released &&
+	    scx_bpf_now() - cs->running_since >= slice_min_ns)
+		return cs;
+	return NULL;
 }
 
 /*
@@ -818,9 +823,9 @@ static bool end_local_hog_turn(struct task_struct *p, struct task_ctx *tctx)
 	s32 cpu = bpf_get_smp_processor_id();
 	struct cpu_state *cs;
 
-	if (scx_bpf_task_cpu(p) != cpu || !can_run_on(p, cpu) || !hog_turn_may_end(cpu))
+	if (scx_bpf_task_cpu(p) != cpu || !can_run_on(p, cpu))
 		return false;
-	cs = cpu_state_of(cpu);
+	cs = hog_turn_may_end(cpu);
 	if (!cs)
 		return false;
 	mark_preempted(cs, tctx->class);
@@ -866,6 +871,16 @@ static bool in_irq_context(void)
 static bool woken_from_io(const struct task_ctx *tctx)
 {
 	return tctx->slept_in_iowait || tctx->irq_wake;
+}
+
+/*
+ * A task woken from I/O that wakeup_fast_path() places itself, whatever its
+ * class: up to io_batch_max_runtime_ns per wake-up (the faster classes'
+ * bounds are below it).
+ */
+static bool io_wakeup_placed_by_bpf(const struct task_ctx *tctx)
+{
+	return tctx->avg_runtime <= io_batch_max_runtime_ns;
 }
 
 /*
@@ -921,7 +936,7 @@ static bool wakeup_fast_path(struct task_struct *p, struct task_ctx *tctx, u64 e
 	if (!tctx->woke_up)
 		return false;
 	if (tctx->class == STORELAND_CLASS_BATCH &&
-	    (!woken_from_io(tctx) || tctx->avg_runtime > io_batch_max_runtime_ns))
+	    (!woken_from_io(tctx) || !io_wakeup_placed_by_bpf(tctx)))
 		return false;
 
 	count_bpf_placement(p, tctx, enq_flags);
@@ -973,7 +988,7 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 		s32 this_cpu = bpf_get_smp_processor_id();
 
 		/* Only a wake-up that wakeup_fast_path() places ends the turn. */
-		if (tctx && tctx->avg_runtime <= io_batch_max_runtime_ns && !is_usersched_task(p) &&
+		if (tctx && io_wakeup_placed_by_bpf(tctx) && !is_usersched_task(p) &&
 		    can_run_on(p, this_cpu) && hog_turn_may_end(this_cpu)) {
 			COUNT(irq_wakeups_pulled);
 			return this_cpu;
