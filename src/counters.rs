@@ -59,6 +59,9 @@ pub struct Counters {
     /// Wake-ups from an interrupt brought to that CPU, whose CPU hog then
     /// gave its turn up to them without an IPI.
     pub irq_wakeups_pulled: u64,
+    /// Wake-ups from an interrupt kept on their own CPU, which the interrupt
+    /// took from its idle task, though another wake-up had claimed it.
+    pub irq_idle_kept: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext
     /// deadline server must find them when it picks there).
@@ -97,6 +100,7 @@ impl Counters {
             total.idle_core_picks += s.idle_core_picks;
             total.sync_wakeups_pulled += s.sync_wakeups_pulled;
             total.irq_wakeups_pulled += s.irq_wakeups_pulled;
+            total.irq_idle_kept += s.irq_idle_kept;
             total.held_cpu_kept += s.held_cpu_kept;
             total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
@@ -189,7 +193,8 @@ impl fmt::Display for Counters {
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} idle_core_picks={} \
-             sync_wakeups_pulled={} irq_wakeups_pulled={} held_cpu_kept={} starvation_rescues={}",
+             sync_wakeups_pulled={} irq_wakeups_pulled={} irq_idle_kept={} held_cpu_kept={} \
+             starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -214,6 +219,7 @@ impl fmt::Display for Counters {
             self.idle_core_picks,
             self.sync_wakeups_pulled,
             self.irq_wakeups_pulled,
+            self.irq_idle_kept,
             self.held_cpu_kept,
             self.starvation_rescues,
         )
@@ -279,7 +285,8 @@ mod tests {
         assert!(
             line.ends_with(
                 " preemptions=0 requeued=0 irq_wakeups=0 hog_turns_cut=0 idle_core_picks=0 \
-                 sync_wakeups_pulled=0 irq_wakeups_pulled=0 held_cpu_kept=0 starvation_rescues=0"
+                 sync_wakeups_pulled=0 irq_wakeups_pulled=0 irq_idle_kept=0 held_cpu_kept=0 \
+                 starvation_rescues=0"
             ),
             "{line}"
         );

@@ -307,6 +307,7 @@ fn compute(
         idle_core_picks_per_sec: rate(now.idle_core_picks, then.idle_core_picks),
         sync_wakeups_pulled_per_sec: rate(now.sync_wakeups_pulled, then.sync_wakeups_pulled),
         irq_wakeups_pulled_per_sec: rate(now.irq_wakeups_pulled, then.irq_wakeups_pulled),
+        irq_idle_kept_per_sec: rate(now.irq_idle_kept, then.irq_idle_kept),
         held_cpu_kept_per_sec: rate(now.held_cpu_kept, then.held_cpu_kept),
         starvation_rescues_per_sec: rate(now.starvation_rescues, then.starvation_rescues),
         daemon_loop_cpu_pct: daemon_pct(
@@ -490,6 +491,7 @@ mod tests {
             s.per_cpu[2].fastpath_io_batch = n / 4;
             s.per_cpu[3].sync_wakeups_pulled = n / 5;
             s.per_cpu[2].irq_wakeups_pulled = n / 4;
+            s.per_cpu[1].irq_idle_kept = n / 10;
             // Latency-critical wake-ups: all in [3, 7) us on CPU 1, none for batch.
             s.per_cpu[1].wake_lat[TaskClass::LatencyCritical as usize][2] = n;
             s.cross_llc_migrations = Some(n / 2);
@@ -519,6 +521,7 @@ mod tests {
         assert_eq!(s.fastpath_io_batch_per_sec, 50.0);
         assert_eq!(s.sync_wakeups_pulled_per_sec, 40.0);
         assert_eq!(s.irq_wakeups_pulled_per_sec, 50.0);
+        assert_eq!(s.irq_idle_kept_per_sec, 20.0);
         assert_eq!(s.cross_llc_migrations_per_sec, Some(100.0));
         assert_eq!(s.wakeups_on_waker_llc_pct, Some(75.0));
         assert_eq!(s.llcs[&0].runnable, Some(3));

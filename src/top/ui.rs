@@ -100,8 +100,8 @@ pub fn draw(f: &mut Frame, app: &App) {
     // Each panel's height: its lines inside a border.
     let height = |panel| match panel {
         Panel::Ccx => nr_llcs as u16 + 3,
-        // 15 lines of scheduler health.
-        Panel::Scheduler => 17,
+        // 16 lines of scheduler health.
+        Panel::Scheduler => 18,
         Panel::Classes => nr_classes.max(CLASS_NAMES.len()) as u16 + 3,
         Panel::Nvme => (nr_drives.max(4) as u16 + 3).min(27),
     };
@@ -480,6 +480,10 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
                 ),
             ),
             kv(
+                "IRQ idle kept",
+                format!("{}/s", rate(s.irq_idle_kept_per_sec)),
+            ),
+            kv(
                 "held CPU/rescue",
                 format!(
                     "{}/s  {}/s",
@@ -845,12 +849,14 @@ mod tests {
         s.fastpath_kthread_per_sec = 55_555.0;
         s.irq_wakeups_pulled_per_sec = 3_333.0;
         s.sync_wakeups_pulled_per_sec = 4.5;
+        s.irq_idle_kept_per_sec = 321.0;
         let text = render_text(&live_app(Some(s)), 120, 50);
         for line in [
             "fast path       88888/s  idle 77777 self 66666",
             "  woken         latcrit 11111 inter 22222 io 33333",
             "  slice end     44444/s  kthread 55555/s",
             "pulled to waker IRQ 3333/s  sync 4.5/s",
+            "IRQ idle kept   321/s",
             "loop runs",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
