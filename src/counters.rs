@@ -60,7 +60,7 @@ pub struct Counters {
     /// gave its turn up to them without an IPI.
     pub irq_wakeups_pulled: u64,
     /// Wake-ups from an interrupt kept on their own CPU, which the interrupt
-    /// took from its idle task, though another wake-up had claimed it.
+    /// took from its idle task, though that CPU's idle bit was already clear.
     pub irq_idle_kept: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext

@@ -150,7 +150,7 @@ struct cpu_counters {
 	u64 fastpath_io_batch;	/* batch wake-ups from I/O placed by BPF */
 	u64 sync_wakeups_pulled;/* synchronous wake-ups brought to the waker's CCX */
 	u64 irq_wakeups_pulled;	/* wake-ups brought to their interrupt's CPU to end its hog's turn */
-	u64 irq_idle_kept;	/* IRQ wake-ups kept on their idle CPU that another wake-up had claimed */
+	u64 irq_idle_kept;	/* IRQ wake-ups kept on their idle CPU, its idle bit already clear */
 };
 
 #ifndef __cplusplus

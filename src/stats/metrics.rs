@@ -245,7 +245,7 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     f("idle_core_picks_per_sec", F64, "1/s", "placements in a CCX that found a whole idle core (SMT on only)"),
     f("sync_wakeups_pulled_per_sec", F64, "1/s", "synchronous wake-ups (pipe, socket) brought from another CCX to the waker's CPU because no CPU was idle"),
     f("irq_wakeups_pulled_per_sec", F64, "1/s", "wake-ups from an interrupt brought to that CPU, whose CPU hog gave its turn up to them without an IPI"),
-    f("irq_idle_kept_per_sec", F64, "1/s", "wake-ups from an interrupt kept on their own idle CPU, which the kernel's idle picker would have left because another wake-up had claimed it"),
+    f("irq_idle_kept_per_sec", F64, "1/s", "wake-ups from an interrupt kept on their own CPU, running its idle task, that the kernel's idle picker would have left because its idle bit was already clear"),
     f("held_cpu_kept_per_sec", F64, "1/s", "tasks BPF kept in their CCX's queues instead of asking user space, because a higher class held their CPU or an RT task waited for it"),
     f("starvation_rescues_per_sec", F64, "1/s", "tasks BPF ran first because they had waited longer than a fifth of the watchdog timeout (should stay 0)"),
     opt("daemon_loop_cpu_pct", F64, "% of one CPU", "CPU time of the scheduling loop's thread"),
