@@ -968,10 +968,11 @@ static s32 run_on_idle_cpu(struct task_struct *p, s32 cpu)
  * queue depth 1 in the VM woke onto another CPU about 400 times a second
  * that way, 4 times as often as under EEVDF.
  */
-static bool irq_on_own_idle_cpu(const struct task_struct *p, s32 prev_cpu)
+static bool irq_on_own_idle_cpu(const struct task_struct *p, s32 prev_cpu, bool in_irq,
+				s32 this_cpu)
 {
-	return in_irq_context() && bpf_get_smp_processor_id() == prev_cpu &&
-	       bpf_get_current_task_btf()->pid == 0 && can_run_on(p, prev_cpu);
+	return in_irq && this_cpu == prev_cpu && bpf_get_current_task_btf()->pid == 0 &&
+	       can_run_on(p, prev_cpu);
 }
 
 /*
@@ -998,10 +999,10 @@ static bool irq_on_own_idle_cpu(const struct task_struct *p, s32 prev_cpu)
  */
 s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
-	bool is_idle = false;
-	s32 cpu;
+	bool in_irq = in_irq_context(), is_idle = false;
+	s32 this_cpu = bpf_get_smp_processor_id(), cpu;
 
-	if (irq_on_own_idle_cpu(p, prev_cpu)) {
+	if (irq_on_own_idle_cpu(p, prev_cpu, in_irq, this_cpu)) {
 		if (!scx_bpf_test_and_clear_cpu_idle(prev_cpu))
 			COUNT(irq_idle_kept);
 		return run_on_idle_cpu(p, prev_cpu);
@@ -1009,9 +1010,8 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle)
 		return run_on_idle_cpu(p, cpu);
-	if (in_irq_context()) {
+	if (in_irq) {
 		struct task_ctx *tctx = lookup_task_ctx(p);
-		s32 this_cpu = bpf_get_smp_processor_id();
 
 		/* Only a wake-up that wakeup_fast_path() places ends the turn. */
 		if (tctx && io_wakeup_placed_by_bpf(tctx) && !is_usersched_task(p) &&
@@ -1022,7 +1022,6 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 	}
 	if (wake_flags & SCX_WAKE_SYNC) {
 		struct task_ctx *tctx = lookup_task_ctx(p);
-		s32 this_cpu = bpf_get_smp_processor_id();
 
 		if (tctx && !tctx->slept_in_iowait && llc_of(this_cpu) != llc_of(cpu) &&
 		    can_run_on(p, this_cpu)) {
