@@ -62,6 +62,10 @@ pub struct Counters {
     /// Wake-ups from an interrupt kept on their own CPU, which the interrupt
     /// took from its idle task, though that CPU's idle bit was already clear.
     pub irq_idle_kept: u64,
+    /// CPU hogs whose slice ended with nothing else waiting for their CPU,
+    /// moved to a CCX with more idle CPUs or, off a core they shared, to a
+    /// whole idle core.
+    pub hog_spreads: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext
     /// deadline server must find them when it picks there).
@@ -101,6 +105,7 @@ impl Counters {
             total.sync_wakeups_pulled += s.sync_wakeups_pulled;
             total.irq_wakeups_pulled += s.irq_wakeups_pulled;
             total.irq_idle_kept += s.irq_idle_kept;
+            total.hog_spreads += s.hog_spreads;
             total.held_cpu_kept += s.held_cpu_kept;
             total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
@@ -193,8 +198,8 @@ impl fmt::Display for Counters {
              congestion_fallbacks={} congested_ring_full={} congested_late={} \
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} idle_core_picks={} \
-             sync_wakeups_pulled={} irq_wakeups_pulled={} irq_idle_kept={} held_cpu_kept={} \
-             starvation_rescues={}",
+             sync_wakeups_pulled={} irq_wakeups_pulled={} irq_idle_kept={} hog_spreads={} \
+             held_cpu_kept={} starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -220,6 +225,7 @@ impl fmt::Display for Counters {
             self.sync_wakeups_pulled,
             self.irq_wakeups_pulled,
             self.irq_idle_kept,
+            self.hog_spreads,
             self.held_cpu_kept,
             self.starvation_rescues,
         )
@@ -285,8 +291,8 @@ mod tests {
         assert!(
             line.ends_with(
                 " preemptions=0 requeued=0 irq_wakeups=0 hog_turns_cut=0 idle_core_picks=0 \
-                 sync_wakeups_pulled=0 irq_wakeups_pulled=0 irq_idle_kept=0 held_cpu_kept=0 \
-                 starvation_rescues=0"
+                 sync_wakeups_pulled=0 irq_wakeups_pulled=0 irq_idle_kept=0 hog_spreads=0 \
+                 held_cpu_kept=0 starvation_rescues=0"
             ),
             "{line}"
         );

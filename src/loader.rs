@@ -116,7 +116,9 @@ impl<'obj> Attached<'obj> {
         rodata.nr_cpus = topo.nr_cpu_ids() as u32;
         rodata.nr_llcs = topo.nr_llcs() as u32;
         rodata.smt_enabled = topo.smt();
+        rodata.balance_hysteresis = policy.config().balance_hysteresis;
         for llc in 0..topo.nr_llcs() {
+            rodata.llc_node[llc] = topo.node_of(llc) as u32;
             for (i, other) in topo.steal_order(llc).into_iter().enumerate() {
                 rodata.llc_steal_order[llc][i] = other as u32;
             }
@@ -125,6 +127,7 @@ impl<'obj> Attached<'obj> {
             for (i, &cpu) in cpus.iter().enumerate() {
                 rodata.llc_cpus[llc][i] = cpu;
                 rodata.cpu_llc[cpu as usize] = llc as u32;
+                rodata.cpu_core[cpu as usize] = topo.core_of(cpu).unwrap_or(cpu);
             }
         }
 

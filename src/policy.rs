@@ -33,10 +33,31 @@
 //! the least-loaded CCX only when its own CCX has `balance_hysteresis` more
 //! waiting tasks than that one; to a CCX of another NUMA node (NPS2/NPS4)
 //! only at twice that, since its memory stays behind.
+//!
+//! CPU hogs spread out as they run: one whose slice ends with nothing else
+//! waiting for its CPU moves to a CCX with an idle CPU and
+//! `balance_hysteresis` fewer hogs than its own (twice that in another
+//! NUMA node), and with SMT, off a core that runs another hog to a whole
+//! idle core ([`Policy::hog_spread_target`]).
+//! Nothing waits in a queue in that case, so the queue-length balance above
+//! never sees it: forked side by side, hogs stayed two to a core (and up to
+//! a whole CCX) while other cores and CCXs idled.
 
 use anyhow::{ensure, Result};
 
 use crate::topology::CcxTopology;
+
+/// One LLC as a CPU hog at the end of its slice sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LlcLoad {
+    /// Its CPUs that run a CPU hog.
+    pub hogs: u32,
+    /// Whether one of its CPUs runs nothing.
+    pub idle_cpu: bool,
+    /// Whether one of its cores runs nothing on any of its hardware
+    /// threads (SMT on only).
+    pub idle_core: bool,
+}
 
 /// Weight of a nice-0 task (the kernel's sched_ext scale is 1..10000).
 pub const NICE0_WEIGHT: u64 = 100;
@@ -339,6 +360,57 @@ impl Policy {
         first_waiter_is_hog: Option<bool>,
     ) -> bool {
         cpu_hog && turn_ns >= self.cfg.slice_min_ns && first_waiter_is_hog == Some(false)
+    }
+
+    /// Where a CPU hog whose slice ran out, with nothing else waiting for
+    /// its CPU, should move to, if anywhere. Load is counted in CPU hogs:
+    /// the tasks that come and go (I/O threads, the shell) would make hogs
+    /// move at their every run. The LLC with the fewest hogs, if that is at
+    /// least `balance_hysteresis` fewer than in `llc` (twice that in another
+    /// NUMA node; the first of the steal order among equals) and one of its
+    /// CPUs is idle: the move cannot be undone by the same rule. Else, for a
+    /// hog whose core runs another hog (`core_shared`), the LLC of a whole
+    /// idle core: its own, or one with fewer hogs. The caller picks the CPU
+    /// there, a whole idle core first. `load` is indexed by LLC.
+    pub fn hog_spread_target(
+        &self,
+        llc: usize,
+        core_shared: bool,
+        load: &[LlcLoad],
+    ) -> Option<usize> {
+        let mine = *load.get(llc)?;
+        let hysteresis = self.cfg.balance_hysteresis;
+        let order = self.topo.steal_order(llc);
+        let gap = |other: usize| {
+            if self.topo.same_node(llc, other) {
+                hysteresis
+            } else {
+                2 * hysteresis
+            }
+        };
+        let mut best: Option<(usize, u32)> = None;
+        for &other in &order {
+            let Some(l) = load.get(other) else { continue };
+            if l.idle_cpu
+                && l.hogs + gap(other) <= mine.hogs
+                && best.is_none_or(|(_, fewest)| l.hogs < fewest)
+            {
+                best = Some((other, l.hogs));
+            }
+        }
+        if let Some((other, _)) = best {
+            return Some(other);
+        }
+        if !core_shared {
+            return None;
+        }
+        if mine.idle_core {
+            return Some(llc);
+        }
+        order.into_iter().find(|&other| {
+            load.get(other)
+                .is_some_and(|l| l.idle_core && l.hogs < mine.hogs)
+        })
     }
 
     /// Decide class, deadline, slice and CCX for one queued task.
@@ -713,6 +785,86 @@ mod tests {
         );
         // Near the start of time nothing underflows.
         assert_eq!(p.wake_vtime_floor(credit / 2, Some(0)), 0);
+    }
+
+    /// Four CCXs of two cores of two threads, two per NUMA node.
+    fn smt_policy() -> Policy {
+        let llcs: Vec<Vec<u32>> = (0..4).map(|l| (l * 4..l * 4 + 4).collect()).collect();
+        let cores: Vec<Vec<u32>> = (0..8).map(|c| vec![2 * c, 2 * c + 1]).collect();
+        let distance = vec![vec![10, 32], vec![32, 10]];
+        let topo = CcxTopology::new(llcs)
+            .unwrap()
+            .with_cores(&cores)
+            .unwrap()
+            .with_numa(vec![0, 0, 1, 1], distance)
+            .unwrap();
+        Policy::new(PolicyConfig::from_slice(5 * MS).unwrap(), topo).unwrap()
+    }
+
+    /// Hogs, idle CPU and idle core of each LLC.
+    fn loads(hogs_idle_cpu_idle_core: &[(u32, bool, bool)]) -> Vec<LlcLoad> {
+        hogs_idle_cpu_idle_core
+            .iter()
+            .map(|&(hogs, idle_cpu, idle_core)| LlcLoad {
+                hogs,
+                idle_cpu,
+                idle_core,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_hog_moves_to_a_ccx_with_clearly_fewer_hogs_its_own_node_first() {
+        let p = smt_policy();
+        let (full, idle) = ((4, false, false), (0, true, true));
+        // Its CCX full of hogs, its node's other CCX idle: there.
+        let l = loads(&[full, idle, idle, idle]);
+        assert_eq!(p.hog_spread_target(0, false, &l), Some(1));
+        // One hog fewer is no reason: the move would only swap the two.
+        let l = loads(&[(2, true, false), (1, true, false), full, full]);
+        assert_eq!(p.hog_spread_target(0, false, &l), None);
+        // Fewer hogs but no idle CPU (other work runs there): stays.
+        let l = loads(&[full, (1, false, false), full, full]);
+        assert_eq!(p.hog_spread_target(0, false, &l), None);
+        // Another node's CCX needs twice the gap, as for queued batch work.
+        let l = loads(&[(3, true, false), full, idle, full]);
+        assert_eq!(p.hog_spread_target(0, false, &l), None);
+        let l = loads(&[full, full, idle, full]);
+        assert_eq!(p.hog_spread_target(0, false, &l), Some(2));
+        // The fewest hogs win; the node's own CCX among equals.
+        let l = loads(&[full, (2, true, false), idle, full]);
+        assert_eq!(p.hog_spread_target(0, false, &l), Some(2));
+        let l = loads(&[full, idle, idle, full]);
+        assert_eq!(p.hog_spread_target(0, false, &l), Some(1));
+    }
+
+    #[test]
+    fn a_hog_sharing_its_core_takes_a_whole_idle_core() {
+        let p = smt_policy();
+        let half = (2, true, true);
+        // Its own CCX has one: it stays in its CCX, on that core.
+        let l = loads(&[half, half, half, half]);
+        assert_eq!(p.hog_spread_target(0, true, &l), Some(0));
+        // ... and on a core of its own it has no reason to move at all.
+        assert_eq!(p.hog_spread_target(0, false, &l), None);
+        // None in its CCX: a CCX with an idle core and fewer hogs.
+        let l = loads(&[
+            (3, true, false),
+            (3, true, false),
+            (2, true, true),
+            (4, false, false),
+        ]);
+        assert_eq!(p.hog_spread_target(0, true, &l), Some(2));
+        // An idle core in a CCX with as many hogs: stays.
+        let l = loads(&[
+            (2, true, false),
+            (2, true, true),
+            (4, false, false),
+            (4, false, false),
+        ]);
+        assert_eq!(p.hog_spread_target(0, true, &l), None);
+        // An unknown LLC: nothing to decide.
+        assert_eq!(p.hog_spread_target(9, true, &l), None);
     }
 
     #[test]

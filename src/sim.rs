@@ -7,14 +7,15 @@
 //! a queue per CPU ordered by deadline (taken
 //! from the CCX's other queues when their first task is due well before its
 //! own, or its own is empty; other CCXs only when all of its own are empty),
-//! preemption of batch work, vtime
+//! preemption of batch work, the spreading of CPU hogs whose slice ends
+//! with nothing else waiting for their CPU, vtime
 //! accounting, and a fixed user-space round-trip delay for everything else.
 //! Time advances in fixed steps; there is no randomness, so a scenario always
 //! gives the same numbers.
 
 use std::collections::BTreeMap;
 
-use crate::policy::{LoadView, Policy, TaskClass, TaskObservation};
+use crate::policy::{LlcLoad, LoadView, Policy, TaskClass, TaskObservation};
 use crate::topology::CcxTopology;
 
 /// How a simulated task behaves.
@@ -103,6 +104,11 @@ pub struct TaskReport {
     /// the warm-up): what BPF's wake-to-run statistics count and what a
     /// latency-critical wake-up sees when it looks for batch work to preempt.
     pub wakeups_by_class: [u64; 3],
+    /// Times it moved, as a CPU hog whose slice ended with nothing else
+    /// waiting for its CPU, to spread out (`Policy::hog_spread_target`).
+    pub spreads: u64,
+    /// The CPU it last started on.
+    pub last_cpu: Option<u32>,
 }
 
 impl TaskReport {
@@ -501,6 +507,55 @@ impl Simulator {
             .hog_turn_over(self.is_cpu_hog(t), turn, first_waiter_is_hog)
     }
 
+    /// Where BPF moves a CPU hog on `cpu` whose slice ended with nothing
+    /// else waiting for `cpu`: the policy's rule on what the CPUs run, then
+    /// a whole idle core of that LLC, or (in another LLC) any idle CPU
+    /// there. Tasks with an affinity stay.
+    fn hog_spread_cpu(&self, t: usize, cpu: usize) -> Option<usize> {
+        if !self.is_cpu_hog(t) || self.tasks[t].spec.allowed.is_some() {
+            return None;
+        }
+        let smt = self.topo.smt();
+        let idle = |c: usize| self.cpus[c].current.is_none() && self.cpus[c].local.is_none();
+        // A hog already sent to a CPU's local queue counts there, as BPF
+        // marks that CPU when it claims it.
+        let runs_hog = |c: usize| {
+            let cpu = &self.cpus[c];
+            cpu.current
+                .or(cpu.local.map(|(o, _)| o))
+                .is_some_and(|o| self.is_cpu_hog(o))
+        };
+        let core = |c: usize| self.topo.core_of(c as u32);
+        let whole_idle_core = |c: usize| {
+            smt && self
+                .llc_cpus_of(c)
+                .filter(|&o| core(o) == core(c))
+                .all(idle)
+        };
+        let loads: Vec<LlcLoad> = (0..self.topo.nr_llcs())
+            .map(|llc| {
+                let cpus = || self.topo.llc_cpus(llc).iter().map(|&c| c as usize);
+                LlcLoad {
+                    hogs: cpus().filter(|&c| runs_hog(c)).count() as u32,
+                    idle_cpu: cpus().any(idle),
+                    idle_core: cpus().any(whole_idle_core),
+                }
+            })
+            .collect();
+        let shared = smt
+            && self
+                .llc_cpus_of(cpu)
+                .any(|c| c != cpu && core(c) == core(cpu) && runs_hog(c));
+        let own = self.cpus[cpu].llc;
+        let llc = self.policy.hog_spread_target(own, shared, &loads)?;
+        let mut cpus = self.topo.llc_cpus(llc).iter().map(|&c| c as usize);
+        let core_pick = cpus.clone().find(|&c| whole_idle_core(c));
+        if llc == own {
+            return core_pick;
+        }
+        core_pick.or_else(|| cpus.find(|&c| idle(c)))
+    }
+
     fn apply_user_decisions(&mut self) {
         let mut load = LoadView::default();
         load.fill_from_cpu_queues(&self.topo, |cpu| self.queues[cpu as usize].len() as u32);
@@ -672,6 +727,7 @@ impl Simulator {
         }
         task.prev_llc = Some(llc);
         task.prev_cpu = cpu as u32;
+        task.report.last_cpu = Some(cpu as u32);
         task.slice_left = slice;
         task.state = State::Running(cpu);
         self.cpus[cpu].current = Some(t);
@@ -745,6 +801,15 @@ impl Simulator {
                     .llc_cpus_of(cpu)
                     .any(|c| self.queues[c].values().any(|&o| self.allowed(o, cpu)));
             if expired && !preempted && !others_wait {
+                if let Some(to) = self.hog_spread_cpu(t, cpu) {
+                    // BPF's SCX_ENQ_LAST enqueue: to that CPU's local queue.
+                    self.cpus[cpu].current = None;
+                    self.cpus[to].local = Some((t, cfg.slice_ns));
+                    let task = &mut self.tasks[t];
+                    task.runnable_since = self.now;
+                    task.report.spreads += 1;
+                    continue;
+                }
                 self.tasks[t].slice_left = cfg.slice_ns;
                 continue;
             }

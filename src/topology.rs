@@ -18,6 +18,8 @@ use crate::intf::{MAX_CPUS, MAX_LLCS, MAX_LLC_CPUS};
 pub struct CcxTopology {
     llcs: Vec<Vec<u32>>,
     cpu_llc: Vec<Option<usize>>,
+    /// The core of each CPU id (an index; each CPU its own without SMT).
+    cpu_core: Vec<u32>,
     /// Hardware threads of the largest core (1: no SMT; Genoa: 2).
     threads_per_core: u32,
     /// NUMA node of each LLC.
@@ -68,6 +70,7 @@ impl CcxTopology {
         let nr_llcs = llcs.len();
         Ok(Self {
             llcs,
+            cpu_core: (0..nr_cpu_ids as u32).collect(),
             cpu_llc,
             threads_per_core: 1,
             llc_node: vec![0; nr_llcs],
@@ -93,10 +96,26 @@ impl CcxTopology {
         Ok(self)
     }
 
-    /// The same CPUs, with this many hardware threads per core (SMT).
-    pub fn with_threads_per_core(mut self, threads: u32) -> Self {
-        self.threads_per_core = threads.max(1);
-        self
+    /// The same CPUs grouped into cores, each a list of its hardware
+    /// threads (SMT siblings, which share their LLC). CPUs in no list keep
+    /// a core of their own.
+    pub fn with_cores(mut self, cores: &[Vec<u32>]) -> Result<Self> {
+        let first_free = self.cpu_core.len() as u32;
+        for (core, cpus) in cores.iter().enumerate() {
+            let core = first_free + core as u32;
+            for &cpu in cpus {
+                let Some(llc) = self.llc_of(cpu as i32) else {
+                    bail!("core {core} lists CPU {cpu}, which is in no LLC");
+                };
+                if self.llc_of(cpus[0] as i32) != Some(llc) {
+                    bail!("CPUs {} and {cpu} share a core but not an LLC", cpus[0]);
+                }
+                self.cpu_core[cpu as usize] = core;
+            }
+        }
+        let largest = cores.iter().map(Vec::len).max().unwrap_or(1);
+        self.threads_per_core = largest.max(1) as u32;
+        Ok(self)
     }
 
     /// Read the running machine's topology (sysfs, through scx_utils).
@@ -124,14 +143,14 @@ impl CcxTopology {
                     .collect()
             })
             .collect();
-        let threads = if topo.smt_enabled {
-            let largest = topo.all_cores.values().map(|c| c.cpus.len()).max();
-            largest.unwrap_or(1) as u32
+        let cores: Vec<Vec<u32>> = if topo.smt_enabled {
+            let cpus = |c: &scx_utils::Core| c.cpus.keys().map(|&cpu| cpu as u32).collect();
+            topo.all_cores.values().map(|c| cpus(c)).collect()
         } else {
-            1
+            Vec::new()
         };
         Self::new(llcs)?
-            .with_threads_per_core(threads)
+            .with_cores(&cores)?
             .with_numa(llc_node, node_distance)
     }
 
@@ -142,6 +161,12 @@ impl CcxTopology {
 
     pub fn threads_per_core(&self) -> u32 {
         self.threads_per_core
+    }
+
+    /// The core of `cpu` (an index shared by its SMT siblings), or None
+    /// for an unknown CPU.
+    pub fn core_of(&self, cpu: u32) -> Option<u32> {
+        self.llc_of(cpu as i32).map(|_| self.cpu_core[cpu as usize])
     }
 
     pub fn nr_llcs(&self) -> usize {
@@ -178,6 +203,11 @@ impl CcxTopology {
 
     pub fn nr_nodes(&self) -> usize {
         self.nodes().len()
+    }
+
+    /// The NUMA node of an LLC.
+    pub fn node_of(&self, llc: usize) -> usize {
+        self.llc_node[llc]
     }
 
     /// Whether two LLCs are in the same NUMA node.
@@ -271,7 +301,8 @@ mod tests {
                 cores.clone().chain(cores.map(|c| c + 96)).collect()
             })
             .collect();
-        CcxTopology::new(llcs).unwrap().with_threads_per_core(2)
+        let cores: Vec<Vec<u32>> = (0..96).map(|c| vec![c, c + 96]).collect();
+        CcxTopology::new(llcs).unwrap().with_cores(&cores).unwrap()
     }
 
     #[test]
@@ -286,6 +317,32 @@ mod tests {
         assert_eq!(topo.llc_of(96), Some(0));
         assert_eq!(topo.llc_of(191), Some(11));
         assert_eq!(topo.llc_cpus(11).len(), 16);
+        assert_eq!(
+            topo.core_of(0),
+            topo.core_of(96),
+            "SMT siblings share a core"
+        );
+        assert_ne!(topo.core_of(0), topo.core_of(1));
+        assert_eq!(topo.threads_per_core(), 2);
+    }
+
+    #[test]
+    fn cores_are_checked_against_the_llcs() {
+        let topo = CcxTopology::new(vec![vec![0, 1], vec![2, 3]]).unwrap();
+        assert_ne!(topo.core_of(0), topo.core_of(1), "no SMT: a core per CPU");
+        assert_eq!(topo.core_of(4), None);
+        let err = topo.clone().with_cores(&[vec![1, 2]]).unwrap_err();
+        assert!(
+            err.to_string().contains("share a core but not an LLC"),
+            "{err}"
+        );
+        assert!(
+            topo.clone().with_cores(&[vec![3, 4]]).is_err(),
+            "CPU 4 is in no LLC"
+        );
+        let smt = topo.with_cores(&[vec![0, 1], vec![2, 3]]).unwrap();
+        assert_eq!(smt.core_of(0), smt.core_of(1));
+        assert_ne!(smt.core_of(1), smt.core_of(2));
     }
 
     #[test]

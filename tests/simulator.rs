@@ -492,6 +492,76 @@ fn scales_to_a_full_genoa_socket() {
     }
 }
 
+/// A Genoa 9654: 12 CCXs of 8 cores, SMT siblings numbered +96.
+fn genoa_smt() -> CcxTopology {
+    let llcs: Vec<Vec<u32>> = (0..12u32)
+        .map(|c| (c * 8..c * 8 + 8).chain(c * 8 + 96..c * 8 + 104).collect())
+        .collect();
+    let cores: Vec<Vec<u32>> = (0..96).map(|c| vec![c, c + 96]).collect();
+    CcxTopology::new(llcs).unwrap().with_cores(&cores).unwrap()
+}
+
+/// Where each hog last ran: (CCX, core) pairs.
+fn hog_places(topo: &CcxTopology, r: &[TaskReport]) -> Vec<(usize, u32)> {
+    named(r, "hog")
+        .iter()
+        .map(|t| {
+            let cpu = t.last_cpu.expect("every hog ran");
+            (topo.llc_of(cpu as i32).unwrap(), topo.core_of(cpu).unwrap())
+        })
+        .collect()
+}
+
+fn run_genoa(tasks: Vec<TaskSpec>, ms: u64) -> Vec<TaskReport> {
+    let sim = SimConfig {
+        duration_ns: ms * MS,
+        warmup_ns: WARMUP_NS,
+        ..SimConfig::default()
+    };
+    Simulator::new(sim, policy(default_cfg(), genoa_smt()), tasks).run()
+}
+
+/// 24 CPU hogs forked on one CCX of a Genoa with SMT: its 16 CPUs take 16 of
+/// them (two to a core) and idle CCXs steal the rest. Nothing ever waits
+/// again, so without the spread rule 16 stay two to a core in one L3 while
+/// 80 cores idle. With it, each CCX ends with two, each on a core of its own,
+/// and no hog moves more than a few times (hysteresis: no ping-pong).
+#[test]
+fn cpu_hogs_spread_over_the_ccxs_and_whole_cores() {
+    let topo = genoa_smt();
+    let ccx0 = topo.llc_cpus(0).to_vec();
+    let tasks: Vec<TaskSpec> = (0..24)
+        .map(|i| TaskSpec::new(&format!("hog{i}"), Behavior::Hog, ccx0[i % ccx0.len()]))
+        .collect();
+    let r = run_genoa(tasks, 600);
+    let places = hog_places(&topo, &r);
+    for llc in 0..12 {
+        let n = places.iter().filter(|&&(l, _)| l == llc).count();
+        assert_eq!(n, 2, "CCX {llc} ends with {n} hogs: {places:?}");
+    }
+    let mut cores: Vec<u32> = places.iter().map(|&(_, core)| core).collect();
+    cores.sort_unstable();
+    cores.dedup();
+    assert_eq!(cores.len(), 24, "hogs share cores: {places:?}");
+    for t in named(&r, "hog") {
+        assert!(t.spreads <= 3, "{} moved {} times", t.name, t.spreads);
+    }
+}
+
+/// Hogs already one to a CCX, each on a core of its own, never move: the
+/// rule needs a clearly idler CCX or a shared core.
+#[test]
+fn spread_hogs_stay_put() {
+    let tasks: Vec<TaskSpec> = (0..12)
+        .map(|i| TaskSpec::new(&format!("hog{i}"), Behavior::Hog, i * 8))
+        .collect();
+    let r = run_genoa(tasks, 400);
+    for t in named(&r, "hog") {
+        assert_eq!(t.spreads, 0, "{} moved", t.name);
+        assert_eq!(t.same_ccx_share(), 1.0, "{} left its CCX", t.name);
+    }
+}
+
 /// I/O threads that compute a few ms per wake-up (fio at queue depth 16 in
 /// the VM) share a CCX with CPU hogs, while low-priority batch jobs confined
 /// to the other CCX (weight 15, about nice 8) run there. Their vtime runs

@@ -68,6 +68,10 @@ const volatile u32 llc_nr_cpus[STORELAND_MAX_LLCS];
 const volatile u32 llc_cpus[STORELAND_MAX_LLCS][STORELAND_MAX_LLC_CPUS];
 /* The other LLCs in the order an LLC steals from them: own NUMA node first. */
 const volatile u32 llc_steal_order[STORELAND_MAX_LLCS][STORELAND_MAX_LLCS];
+const volatile u32 llc_node[STORELAND_MAX_LLCS];	/* NUMA node of each LLC */
+const volatile u32 cpu_core[STORELAND_MAX_CPUS];	/* core of each CPU, shared by SMT siblings */
+/* CPU hogs a CCX must have fewer than a hog's own for it to move there (x2 off its node). */
+const volatile u32 balance_hysteresis = 2;
 
 /*
  * State shared with user space (mmap'ed .bss).
@@ -682,6 +686,127 @@ static bool is_cpu_hog(const struct task_ctx *tctx)
 	return tctx->solo_runtime >= max_lag_ns;
 }
 
+/* What llc_load() reports besides the CPUs running CPU hogs (the low 16 bits). */
+#define LLC_HOGS	0xffffU
+#define LLC_IDLE_CPU	(1U << 16)	/* one of its CPUs runs nothing */
+#define LLC_IDLE_CORE	(1U << 17)	/* one of its cores runs nothing on any CPU */
+#define LLC_CORE_SHARED	(1U << 18)	/* another CPU of @cpu's core runs a CPU hog */
+
+static bool runs_hog(s32 cpu)
+{
+	struct cpu_state *cs = cpu_state_of(cpu);
+
+	return cs && cs->running_class != STORELAND_CLASS_NONE && cs->running_hog;
+}
+
+/*
+ * The CPUs of @llc but @cpu that run CPU hogs, with the flags above (the
+ * idle ones as the kernel's idle masks have them). Global, so the verifier
+ * checks it once: hog_spread_llc() calls it in a loop over the LLCs.
+ */
+__noinline u32 llc_load(u32 llc, s32 cpu)
+{
+	const struct cpumask *idle, *idle_smt;
+	u32 i, out = 0;
+	s32 c;
+
+	if (llc >= STORELAND_MAX_LLCS)
+		return 0;
+	idle = scx_bpf_get_idle_cpumask();
+	idle_smt = scx_bpf_get_idle_smtmask();
+	for_each_llc_cpu(i, c, llc) {
+		if (c == cpu)
+			continue;
+		if (bpf_cpumask_test_cpu(c, idle)) {
+			out |= LLC_IDLE_CPU;
+			if (smt_enabled && bpf_cpumask_test_cpu(c, idle_smt))
+				out |= LLC_IDLE_CORE;
+			continue;
+		}
+		if (!runs_hog(c))
+			continue;
+		out++;
+		if (smt_enabled && cpu >= 0 &&
+		    cpu_core[c & (STORELAND_MAX_CPUS - 1)] == cpu_core[cpu & (STORELAND_MAX_CPUS - 1)])
+			out |= LLC_CORE_SHARED;
+	}
+	scx_bpf_put_idle_cpumask(idle_smt);
+	scx_bpf_put_idle_cpumask(idle);
+	return out;
+}
+
+/*
+ * The LLC a CPU hog on @cpu, whose slice ran out with nothing else waiting
+ * for @cpu, moves to, or -1: the same rule as Policy::hog_spread_target() in
+ * policy.rs. The LLC with the fewest CPU hogs, if that is balance_hysteresis
+ * fewer than its own (twice that in another NUMA node; the first in steal
+ * order among equals) and one of its CPUs is idle; else, if another hog
+ * runs on its core, the LLC of a whole idle core: its own, or one with fewer
+ * hogs. Counted in hogs, not busy CPUs: the tasks that come and go would make
+ * hogs move at their every run. Nothing waits in any queue when this
+ * happens, so neither stealing nor user space's queue balance sees it:
+ * stress-ng's hogs, forked side by side on a Genoa-shaped VM (12 L3s of 1-2
+ * cores of 2 threads), stayed on 9 of 12 cores, or 6 hogs in 3-5 of 12 L3s,
+ * at times two on one core, where EEVDF gave each its own core and L3.
+ */
+static s32 hog_spread_llc(const struct task_struct *p, const struct task_ctx *tctx, s32 cpu)
+{
+	u32 llc = llc_of(cpu), mine, hogs, fewest = 0, i;
+	s32 best = -1, core_llc = -1;
+	const struct cpumask *idle;
+	bool any_idle;
+
+	if (!is_cpu_hog(tctx) || !runs_anywhere(p) || llc >= STORELAND_MAX_LLCS)
+		return -1;
+	/* A machine with no idle CPU, where hogs usually are, stops here. */
+	idle = scx_bpf_get_idle_cpumask();
+	any_idle = !bpf_cpumask_empty(idle);
+	scx_bpf_put_idle_cpumask(idle);
+	if (!any_idle)
+		return -1;
+
+	mine = llc_load(llc, cpu);
+	hogs = (mine & LLC_HOGS) + 1;	/* itself */
+	bpf_for(i, 0, STORELAND_MAX_LLCS - 1) {
+		u32 other, v, n, gap;
+
+		if (i + 1 >= nr_llcs)
+			break;
+		other = llc_steal_order[llc][i] & (STORELAND_MAX_LLCS - 1);
+		v = llc_load(other, -1);
+		n = v & LLC_HOGS;
+		gap = llc_node[other] == llc_node[llc] ? balance_hysteresis : 2 * balance_hysteresis;
+		if ((v & LLC_IDLE_CPU) && n + gap <= hogs && (best < 0 || n < fewest)) {
+			best = other;
+			fewest = n;
+		}
+		if (core_llc < 0 && (v & LLC_IDLE_CORE) && n < hogs)
+			core_llc = other;
+	}
+	if (best >= 0)
+		return best;
+	if (!(mine & LLC_CORE_SHARED))
+		return -1;
+	return mine & LLC_IDLE_CORE ? llc : core_llc;
+}
+
+/*
+ * Claim the CPU of @llc that a spreading hog moves to: a whole idle core in
+ * its own LLC (any other CPU there gains it nothing), else the LLC's pick.
+ */
+static s32 claim_spread_cpu(const struct task_struct *p, u32 llc, s32 cpu)
+{
+	struct llc_cpumask *m;
+	const struct cpumask *cpus;
+	u32 key = llc;
+
+	if (llc != llc_of(cpu))
+		return claim_idle_in_llc(p, llc);
+	m = bpf_map_lookup_elem(&llc_cpumasks, &key);
+	cpus = m ? cast_mask(m->cpus) : NULL;
+	return cpus ? scx_bpf_pick_idle_cpu(cpus, SCX_PICK_IDLE_CORE) : -1;
+}
+
 /* The same as Policy::slice() in policy.rs. */
 static u64 task_slice(const struct task_struct *p, const struct task_ctx *tctx)
 {
@@ -1058,6 +1183,24 @@ void BPF_STRUCT_OPS(storeland_enqueue, struct task_struct *p, u64 enq_flags)
 	 * kernel fallback): keep it running here, no decision needed.
 	 */
 	if (enq_flags & SCX_ENQ_LAST) {
+		s32 cpu = scx_bpf_task_cpu(p), llc = hog_spread_llc(p, tctx, cpu), to;
+
+		/* ops.dispatch left it for this (hog_spread_llc()). */
+		to = llc >= 0 ? claim_spread_cpu(p, llc, cpu) : -1;
+		if (to >= 0 && to != cpu) {
+			struct cpu_state *cs = cpu_state_of(to);
+
+			/* Counted there at once, so that other hogs go elsewhere. */
+			if (cs) {
+				cs->running_class = tctx->class;
+				cs->running_hog = 1;
+				cs->running_vtime = tctx->vtime;
+			}
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | to, task_slice(p, tctx), enq_flags);
+			scx_bpf_kick_cpu(to, SCX_KICK_IDLE);
+			COUNT(hog_spreads);
+			return;
+		}
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p, tctx), enq_flags);
 		COUNT(fastpath_requeue);
 		return;
@@ -1509,6 +1652,14 @@ void BPF_STRUCT_OPS(storeland_dispatch, s32 cpu, struct task_struct *prev)
 	if (prev && (prev->scx.flags & SCX_TASK_QUEUED)) {
 		struct task_ctx *tctx = lookup_task_ctx(prev);
 
+		/*
+		 * A CPU hog that should spread out: with its slice left at 0,
+		 * the kernel hands it to ops.enqueue (SCX_ENQ_LAST), which
+		 * moves it. Not on a CPU a higher class holds (see above).
+		 */
+		if (tctx && hog_spread_llc(prev, tctx, cpu) >= 0 &&
+		    !cpu_held_by_higher_class(cpu))
+			return;
 		scx_bpf_task_set_slice(prev, tctx ? task_slice(prev, tctx) : slice_ns);
 		COUNT(fastpath_requeue);
 	}

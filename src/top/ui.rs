@@ -481,7 +481,11 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
             ),
             kv(
                 "IRQ idle kept",
-                format!("{}/s", rate(s.irq_idle_kept_per_sec)),
+                format!(
+                    "{}/s  hog spread {}/s",
+                    rate(s.irq_idle_kept_per_sec),
+                    rate(s.hog_spreads_per_sec)
+                ),
             ),
             kv(
                 "held CPU/rescue",
@@ -850,13 +854,14 @@ mod tests {
         s.irq_wakeups_pulled_per_sec = 3_333.0;
         s.sync_wakeups_pulled_per_sec = 4.5;
         s.irq_idle_kept_per_sec = 321.0;
+        s.hog_spreads_per_sec = 12.0;
         let text = render_text(&live_app(Some(s)), 120, 50);
         for line in [
             "fast path       88888/s  idle 77777 self 66666",
             "  woken         latcrit 11111 inter 22222 io 33333",
             "  slice end     44444/s  kthread 55555/s",
             "pulled to waker IRQ 3333/s  sync 4.5/s",
-            "IRQ idle kept   321/s",
+            "IRQ idle kept   321/s  hog spread 12/s",
             "loop runs",
         ] {
             assert!(text.contains(line), "{line}\n{text}");

@@ -40,12 +40,6 @@ run_fio() {
     fio --output-format=terse --terse-version=3 --ioengine="$engine" --direct=1 \
         --rw=randread --bs=4k --iodepth=16 --time_based --runtime=3 $jobs >/tmp/fio.terse
 }
-# terse v3: field 3 is the job name, field 8 the read IOPS.
-fio_job_ok() {
-    awk -F';' -v j="$1" '$3 == j { found = 1; iops = $8 }
-        END { if (!found) { print "no fio result for " j; exit 1 }
-              print j ": " iops " IOPS"; exit !(iops > 0) }' /tmp/fio.terse
-}
 check "fio 4k randread ($engine) on all drives" run_fio
 for d in /dev/nvme*n1; do
     check "fio ${d#/dev/} read IOPS > 0" fio_job_ok "${d#/dev/}"

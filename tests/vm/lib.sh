@@ -18,6 +18,11 @@
 #   reap_scheduler SECS        wait for the daemon to exit; sets SCHED_RC (124: killed)
 #   ship_report DIR            print a scripts/bench report as a base64 tarball between
 #                              BENCH-OUT-BEGIN/END (scripts/vm/extract-report reads it)
+# Workloads:
+#   fio_engine                 print io_uring where the guest allows it, else psync
+#   fio_with_hogs ENGINE SECS  fio 4k random reads at qd1 on every drive for SECS s while a
+#                              CPU hog runs on every CPU; terse results in /tmp/fio.terse
+#   fio_job_ok DRIVE           a check: fio_with_hogs read from DRIVE (nvme0n1, ...)
 # Do not use 'set -e' in guest scripts: a failed check must not end the run.
 
 VM_PASSED=0
@@ -123,6 +128,37 @@ reap_scheduler() {
         wait "$SCHED_PID"
         SCHED_RC=$?
     fi
+}
+
+fio_engine() {
+    if fio --enghelp 2>/dev/null | grep -qw io_uring &&
+        [ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]; then
+        echo io_uring
+    else
+        echo psync
+    fi
+}
+
+fio_with_hogs() { # ENGINE SECS
+    local jobs="" d rc hogs
+    for d in /dev/nvme*n1; do jobs="$jobs --name=${d#/dev/} --filename=$d"; done
+    stress-ng --cpu "$(nproc)" --timeout $(($2 + 15)) >/dev/null 2>&1 &
+    hogs=$!
+    sleep 1
+    # shellcheck disable=SC2086 # word splitting of $jobs is intended
+    fio --output-format=terse --terse-version=3 --ioengine="$1" --direct=1 \
+        --rw=randread --bs=4k --iodepth=1 --time_based --runtime="$2" $jobs >/tmp/fio.terse
+    rc=$?
+    kill "$hogs" 2>/dev/null
+    wait "$hogs" 2>/dev/null
+    return $rc
+}
+
+# terse v3: field 3 is the job name, field 8 the read IOPS.
+fio_job_ok() { # DRIVE
+    awk -F';' -v j="$1" '$3 == j { found = 1; iops = $8 }
+        END { if (!found) { print "no fio result for " j; exit 1 }
+              print j ": " iops " IOPS"; exit !(iops > 0) }' /tmp/fio.terse
 }
 
 ship_report() { # DIR

@@ -1,0 +1,118 @@
+#!/bin/sh
+# scx_storeland on a Genoa-shaped machine (scripts/test boots it with 48
+# vCPUs: 12 L3 domains of 2 cores of 2 threads, one NUMA node, as Genoa's
+# default NPS1 mode has): it reads that topology, spreads CPU hogs over the
+# CCXs and whole cores as EEVDF does, keeps fio running next to them, and
+# detaches cleanly. The 4-vCPU boots cannot show the spreading: with 2 L3s
+# of one core each, hogs forked side by side already land on both.
+. "${VM_TEST_DIR:-$(dirname "$0")}/lib.sh"
+
+SCHED=${SCHED:-/bin/scx_storeland}
+SCX=/sys/kernel/sched_ext
+LOG=/tmp/storeland.log
+ncpu=$(nproc)
+llc_ranges=$(cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u -n | tr '\n' ' ')
+nllc=$(echo $llc_ranges | wc -w)
+note "kernel $(uname -r), $ncpu CPUs in $nllc L3 domains: $llc_ranges"
+
+# The L3 and the core of every CPU, as shell variables LLC_<cpu>, CORE_<cpu>.
+cpu=0
+while [ "$cpu" -lt "$ncpu" ]; do
+    d=/sys/devices/system/cpu/cpu$cpu
+    eval "LLC_$cpu=$(cat $d/cache/index3/id)"
+    eval "CORE_$cpu=$(cat $d/cache/index3/id).$(cat $d/topology/core_id)"
+    cpu=$((cpu + 1))
+done
+ncores=$(cat /sys/devices/system/cpu/cpu*/topology/core_cpus_list | sort -u | wc -l)
+
+last_counters() { grep 'counters: .*starvation_rescues=' "$LOG" | tail -n 1 | sed 's/.*counters: //'; }
+counter() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+positive() { [ "${1:-0}" -gt 0 ] 2>/dev/null || { echo "'$1' is not > 0"; return 1; }; }
+
+dmesg_mark
+"$SCHED" --stats 1 >"$LOG" 2>&1 &
+SCHED_PID=$!
+check "state becomes enabled" wait_for_file_content $SCX/state enabled 60
+check "log shows $ncpu CPUs in $nllc L3 domains" grep -q "topology: $ncpu CPUs in $nllc LLC" "$LOG"
+check "log shows SMT on ($ncores cores of 2 threads)" grep -q 'topology: .*, SMT on (2 threads per core)' "$LOG"
+
+# --- CPU hogs spread out ----------------------------------------------------
+# The hogs stress-ng forks, as PIDs: the children of $1.
+children() {
+    local st line
+    for st in /proc/[0-9]*/stat; do
+        read -r line <"$st" 2>/dev/null || continue
+        set -- $line
+        [ "$4" = "$PARENT" ] && echo "$1"
+    done
+}
+# "cores llcs": how many distinct cores and L3s the hogs last ran on.
+placement() {
+    local p line cpus=""
+    for p in $HOGS; do
+        read -r line <"/proc/$p/stat" || continue
+        set -- $line
+        cpus="$cpus ${39}"
+    done
+    echo "$(for c in $cpus; do eval echo "\$CORE_$c"; done | sort -u | wc -l)" \
+        "$(for c in $cpus; do eval echo "\$LLC_$c"; done | sort -u | wc -l)"
+}
+# Start $1 hogs, let them settle, then sample where they run 7 times, a
+# second apart, into /tmp/spread.$1 ("cores llcs" per line).
+sample_hogs() {
+    local n=0
+    stress-ng --cpu "$1" --timeout 120 >/dev/null 2>&1 &
+    PARENT=$!
+    sleep 4
+    HOGS=$(children)
+    : >"/tmp/spread.$1"
+    while [ "$n" -lt 7 ]; do
+        placement >>"/tmp/spread.$1"
+        sleep 1
+        n=$((n + 1))
+    done
+    kill "$PARENT" 2>/dev/null
+    wait "$PARENT" 2>/dev/null
+    note "$1 hogs, distinct cores and L3s per sample: $(tr ' \n' '/ ' <"/tmp/spread.$1")"
+}
+# At least 5 of the 7 samples had $2 distinct cores and $3 distinct L3s: a
+# sample can catch a hog that a passing task (the sampler itself) pushed
+# next to another for a slice.
+spread_in() {
+    local good
+    good=$(awk -v c="$2" -v l="$3" '$1 == c && $2 >= l { n++ } END { print n + 0 }' "$1")
+    [ "$good" -ge 5 ] || { echo "only $good of 7 samples had $2 cores and $3 L3s: $(tr '\n' ' ' <"$1")"; return 1; }
+}
+
+check "the scheduler logs counters" wait_for_line "$LOG" 'counters: .*starvation_rescues=' 30
+before=$(last_counters)
+# Half as many hogs as L3s, forked side by side: the kernel's idle picker
+# puts them on the idle cores nearest their parent, two to an L3. With one
+# NUMA node each must end with an L3 and a core of its own, as under EEVDF
+# (before the spread rule: 3-4 L3s for 6 hogs, two of them on one core).
+half=$((nllc / 2))
+sample_hogs "$half"
+check "$half CPU hogs run in $half L3s, a core each" spread_in "/tmp/spread.$half" "$half" "$half"
+sleep 1.5
+after=$(last_counters)
+spreads=$(($(counter "$after" hog_spreads) - $(counter "$before" hog_spreads)))
+note "hog_spreads +$spreads, llc_steals +$(($(counter "$after" llc_steals) - $(counter "$before" llc_steals)))"
+check "the hogs were moved by the spread rule" positive "$spreads"
+check "still attached after the hogs" still_enabled
+
+# --- fio next to a hog per CPU ---------------------------------------------
+engine=$(fio_engine)
+check "fio ($engine qd1) on every drive with $ncpu CPU hogs completes" fio_with_hogs "$engine" 4
+for d in /dev/nvme*n1; do
+    check "fio ${d#/dev/} read IOPS > 0" fio_job_ok "${d#/dev/}"
+done
+check "still attached after fio with hogs" still_enabled
+
+# --- detach -------------------------------------------------------------------
+kill -INT "$SCHED_PID"
+reap_scheduler 30
+check "SIGINT exits 0" expect_eq "$SCHED_RC" 0
+check "state is disabled after SIGINT" wait_for_file_content $SCX/state disabled 30
+dmesg_clean "dmesg: no stall, BUG or WARNING"
+[ "$VM_FAILED" -eq 0 ] || { note "scheduler log tail:"; tail -n 20 "$LOG" | sed 's/^/#   /'; }
+summary
