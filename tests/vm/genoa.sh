@@ -2,7 +2,7 @@
 # scx_storeland on a Genoa-shaped machine (scripts/test boots it with 48
 # vCPUs: 12 L3 domains of 2 cores of 2 threads, one NUMA node, as Genoa's
 # default NPS1 mode has): it reads that topology, spreads CPU hogs over the
-# CCXs and whole cores as EEVDF does, keeps fio running next to them, and
+# CCXs and whole cores as EEVDF does, keeps fio running next to hogs, and
 # detaches cleanly. The 4-vCPU boots cannot show the spreading: with 2 L3s
 # of one core each, hogs forked side by side already land on both.
 . "${VM_TEST_DIR:-$(dirname "$0")}/lib.sh"
@@ -100,9 +100,13 @@ note "hog_spreads +$spreads, llc_steals +$(($(counter "$after" llc_steals) - $(c
 check "the hogs were moved by the spread rule" positive "$spreads"
 check "still attached after the hogs" still_enabled
 
-# --- fio next to a hog per CPU ---------------------------------------------
+# --- fio next to hogs ---------------------------------------------------------
+# As many hogs as L3s, not one per CPU: single-threaded TCG runs the vCPUs
+# in turn, up to 100 ms each, so with all 48 busy a task could wait about
+# 5 s for its vCPU, the watchdog's timeout (192 busy vCPUs got the
+# scheduler ejected that way: "watchdog failed to check in for 5.260s").
 engine=$(fio_engine)
-check "fio ($engine qd1) on every drive with $ncpu CPU hogs completes" fio_with_hogs "$engine" 4
+check "fio ($engine qd1) on every drive with $nllc CPU hogs completes" fio_with_hogs "$engine" 4 "$nllc"
 for d in /dev/nvme*n1; do
     check "fio ${d#/dev/} read IOPS > 0" fio_job_ok "${d#/dev/}"
 done

@@ -20,8 +20,10 @@
 #                              BENCH-OUT-BEGIN/END (scripts/vm/extract-report reads it)
 # Workloads:
 #   fio_engine                 print io_uring where the guest allows it, else psync
-#   fio_with_hogs ENGINE SECS  fio 4k random reads at qd1 on every drive for SECS s while a
-#                              CPU hog runs on every CPU; terse results in /tmp/fio.terse
+#   fio_with_hogs ENGINE SECS [HOGS]
+#                              fio 4k random reads at qd1 on every drive for SECS s next to
+#                              HOGS CPU hogs (one per CPU by default); terse results in
+#                              /tmp/fio.terse
 #   fio_job_ok DRIVE           a check: fio_with_hogs read from DRIVE (nvme0n1, ...)
 # Do not use 'set -e' in guest scripts: a failed check must not end the run.
 
@@ -139,10 +141,10 @@ fio_engine() {
     fi
 }
 
-fio_with_hogs() { # ENGINE SECS
+fio_with_hogs() { # ENGINE SECS [HOGS]
     local jobs="" d rc hogs
     for d in /dev/nvme*n1; do jobs="$jobs --name=${d#/dev/} --filename=$d"; done
-    stress-ng --cpu "$(nproc)" --timeout $(($2 + 15)) >/dev/null 2>&1 &
+    stress-ng --cpu "${3:-$(nproc)}" --timeout $(($2 + 15)) >/dev/null 2>&1 &
     hogs=$!
     sleep 1
     # shellcheck disable=SC2086 # word splitting of $jobs is intended
