@@ -63,8 +63,8 @@ pub struct Counters {
     /// took from its idle task, though that CPU's idle bit was already clear.
     pub irq_idle_kept: u64,
     /// CPU hogs whose slice ended with nothing else waiting for their CPU,
-    /// moved to a CCX with more idle CPUs or, off a core they shared, to a
-    /// whole idle core.
+    /// moved to a CCX with fewer hogs or, off a core another hog shared, to
+    /// a whole idle core.
     pub hog_spreads: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext

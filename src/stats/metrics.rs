@@ -247,7 +247,7 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     f("sync_wakeups_pulled_per_sec", F64, "1/s", "synchronous wake-ups (pipe, socket) brought from another CCX to the waker's CPU because no CPU was idle"),
     f("irq_wakeups_pulled_per_sec", F64, "1/s", "wake-ups from an interrupt brought to that CPU, whose CPU hog gave its turn up to them without an IPI"),
     f("irq_idle_kept_per_sec", F64, "1/s", "wake-ups from an interrupt kept on their own CPU, running its idle task, that the kernel's idle picker would have left because its idle bit was already clear"),
-    f("hog_spreads_per_sec", F64, "1/s", "CPU hogs whose slice ended with nothing else waiting for their CPU, moved to a CCX with more idle CPUs or, off a core they shared, to a whole idle core"),
+    f("hog_spreads_per_sec", F64, "1/s", "CPU hogs whose slice ended with nothing else waiting for their CPU, moved to a CCX with fewer hogs or, off a core another hog shared, to a whole idle core"),
     f("held_cpu_kept_per_sec", F64, "1/s", "tasks BPF kept in their CCX's queues instead of asking user space, because a higher class held their CPU or an RT task waited for it"),
     f("starvation_rescues_per_sec", F64, "1/s", "tasks BPF ran first because they had waited longer than a fifth of the watchdog timeout (should stay 0)"),
     opt("daemon_loop_cpu_pct", F64, "% of one CPU", "CPU time of the scheduling loop's thread"),

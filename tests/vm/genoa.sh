@@ -10,10 +10,7 @@
 SCHED=${SCHED:-/bin/scx_storeland}
 SCX=/sys/kernel/sched_ext
 LOG=/tmp/storeland.log
-ncpu=$(nproc)
-llc_ranges=$(cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u -n | tr '\n' ' ')
-nllc=$(echo $llc_ranges | wc -w)
-note "kernel $(uname -r), $ncpu CPUs in $nllc L3 domains: $llc_ranges"
+guest_topology
 
 # The L3 and the core of every CPU, as shell variables LLC_<cpu>, CORE_<cpu>.
 cpu=0

@@ -18,6 +18,9 @@
 #   reap_scheduler SECS        wait for the daemon to exit; sets SCHED_RC (124: killed)
 #   ship_report DIR            print a scripts/bench report as a base64 tarball between
 #                              BENCH-OUT-BEGIN/END (scripts/vm/extract-report reads it)
+# The guest:
+#   guest_topology             set ncpu, llc_ranges (the L3 domains as sysfs lists them,
+#                              "0-1 2-3 ...") and nllc, and note them
 # Workloads:
 #   fio_engine                 print io_uring where the guest allows it, else psync
 #   fio_with_hogs ENGINE SECS [HOGS]
@@ -130,6 +133,13 @@ reap_scheduler() {
         wait "$SCHED_PID"
         SCHED_RC=$?
     fi
+}
+
+guest_topology() {
+    ncpu=$(nproc)
+    llc_ranges=$(cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u -n | tr '\n' ' ')
+    nllc=$(echo $llc_ranges | wc -w)
+    note "kernel $(uname -r), $ncpu CPUs in $nllc L3 domains: $llc_ranges"
 }
 
 fio_engine() {

@@ -7,12 +7,9 @@
 SCHED=${SCHED:-/bin/scx_storeland}
 SCX=/sys/kernel/sched_ext
 LOG=/tmp/storeland.log
-ncpu=$(nproc)
-# The guest's L3 domains as sysfs lists them ("0-1 2-3 ..."): the topology
-# every check below expects, whatever shape scripts/vm/run booted.
-llc_ranges=$(cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u -n | tr '\n' ' ')
-nllc=$(echo $llc_ranges | wc -w)
-note "kernel $(uname -r), $ncpu CPUs in $nllc L3 domains: $llc_ranges"
+# The checks below expect the topology sysfs shows, whatever shape
+# scripts/vm/run booted.
+guest_topology
 
 # Start the scheduler in the background, logging counters every second.
 start_scheduler() {
