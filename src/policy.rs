@@ -371,7 +371,8 @@ impl Policy {
     /// CPUs is idle: the move cannot be undone by the same rule. Else, for a
     /// hog whose core runs another hog (`core_shared`), the LLC of a whole
     /// idle core: its own, or one with fewer hogs. The caller picks the CPU
-    /// there, a whole idle core first. `load` is indexed by LLC.
+    /// there, a whole idle core first. `load` is indexed by LLC; the hog
+    /// itself counts in `load[llc]`.
     pub fn hog_spread_target(
         &self,
         llc: usize,

@@ -34,7 +34,7 @@ check "log shows $ncpu CPUs in $nllc L3 domains" grep -q "topology: $ncpu CPUs i
 check "log shows SMT on ($ncores cores of 2 threads)" grep -q 'topology: .*, SMT on (2 threads per core)' "$LOG"
 
 # --- CPU hogs spread out ----------------------------------------------------
-# The hogs stress-ng forks, as PIDs: the children of $1.
+# The hogs stress-ng forks, as PIDs: the children of $PARENT.
 children() {
     local st line
     for st in /proc/[0-9]*/stat; do
@@ -86,7 +86,7 @@ before=$(last_counters)
 # Half as many hogs as L3s, forked side by side: the kernel's idle picker
 # puts them on the idle cores nearest their parent, two to an L3. With one
 # NUMA node each must end with an L3 and a core of its own, as under EEVDF
-# (before the spread rule: 3-4 L3s for 6 hogs, two of them on one core).
+# (before the spread rule: 4-5 L3s for 6 hogs, at times two on one core).
 half=$((nllc / 2))
 sample_hogs "$half"
 check "$half CPU hogs run in $half L3s, a core each" spread_in "/tmp/spread.$half" "$half" "$half"
@@ -100,8 +100,8 @@ check "still attached after the hogs" still_enabled
 # --- fio next to hogs ---------------------------------------------------------
 # As many hogs as L3s, not one per CPU: single-threaded TCG runs the vCPUs
 # in turn, up to 100 ms each, so with all 48 busy a task could wait about
-# 5 s for its vCPU, the watchdog's timeout (192 busy vCPUs got the
-# scheduler ejected that way: "watchdog failed to check in for 5.260s").
+# 5 s for its vCPU, the watchdog's timeout (with 192 busy vCPUs the kernel
+# ejected the scheduler: "watchdog failed to check in for 5.260s").
 engine=$(fio_engine)
 check "fio ($engine qd1) on every drive with $nllc CPU hogs completes" fio_with_hogs "$engine" 4 "$nllc"
 for d in /dev/nvme*n1; do
