@@ -380,26 +380,16 @@ impl Policy {
         load: &[LlcLoad],
     ) -> Option<usize> {
         let mine = *load.get(llc)?;
-        let hysteresis = self.cfg.balance_hysteresis;
         let order = self.topo.steal_order(llc);
-        let gap = |other: usize| {
-            if self.topo.same_node(llc, other) {
-                hysteresis
-            } else {
-                2 * hysteresis
-            }
-        };
-        let mut best: Option<(usize, u32)> = None;
-        for &other in &order {
-            let Some(l) = load.get(other) else { continue };
-            if l.idle_cpu
-                && l.hogs + gap(other) <= mine.hogs
-                && best.is_none_or(|(_, fewest)| l.hogs < fewest)
-            {
-                best = Some((other, l.hogs));
-            }
-        }
-        if let Some((other, _)) = best {
+        // min_by_key keeps the first of equals: the steal order decides.
+        let fewest = order
+            .iter()
+            .filter_map(|&other| load.get(other).map(|l| (other, l)))
+            .filter(|(other, l)| {
+                l.idle_cpu && l.hogs + self.balance_margin(llc, *other) <= mine.hogs
+            })
+            .min_by_key(|(_, l)| l.hogs);
+        if let Some((other, _)) = fewest {
             return Some(other);
         }
         if !core_shared {
@@ -451,7 +441,6 @@ impl Policy {
         // Batch work leaves its CCX only for a clearly emptier one, and its
         // NUMA node only for a CCX emptier by twice as much.
         let queued = load.queued(home);
-        let hysteresis = self.cfg.balance_hysteresis;
         let emptiest = |same_node: bool| {
             (0..self.topo.nr_llcs())
                 .filter(|&llc| self.topo.same_node(home, llc) == same_node)
@@ -459,13 +448,24 @@ impl Policy {
                 .min_by_key(|&(llc, queued)| (queued, llc != home))
         };
         if let Some((llc, least)) = emptiest(true) {
-            if queued > least + hysteresis {
+            if queued > least + self.balance_margin(home, llc) {
                 return Some(llc);
             }
         }
         match emptiest(false) {
-            Some((llc, least)) if queued > least + 2 * hysteresis => Some(llc),
+            Some((llc, least)) if queued > least + self.balance_margin(home, llc) => Some(llc),
             _ => Some(home),
+        }
+    }
+
+    /// How much more loaded `from` must be than `to` for work to move
+    /// there: `balance_hysteresis`, twice that into another NUMA node,
+    /// whose memory is farther from what the task left behind.
+    fn balance_margin(&self, from: usize, to: usize) -> u32 {
+        if self.topo.same_node(from, to) {
+            self.cfg.balance_hysteresis
+        } else {
+            2 * self.cfg.balance_hysteresis
         }
     }
 }

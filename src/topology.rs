@@ -10,6 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::intf::{MAX_CPUS, MAX_LLCS, MAX_LLC_CPUS};
 
@@ -144,8 +145,8 @@ impl CcxTopology {
             })
             .collect();
         let cores: Vec<Vec<u32>> = if topo.smt_enabled {
-            let cpus = |c: &scx_utils::Core| c.cpus.keys().map(|&cpu| cpu as u32).collect();
-            topo.all_cores.values().map(|c| cpus(c)).collect()
+            let cpus = |c: &Arc<scx_utils::Core>| c.cpus.keys().map(|&cpu| cpu as u32).collect();
+            topo.all_cores.values().map(cpus).collect()
         } else {
             Vec::new()
         };

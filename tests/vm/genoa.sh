@@ -22,10 +22,6 @@ while [ "$cpu" -lt "$ncpu" ]; do
 done
 ncores=$(cat /sys/devices/system/cpu/cpu*/topology/core_cpus_list | sort -u | wc -l)
 
-last_counters() { grep 'counters: .*starvation_rescues=' "$LOG" | tail -n 1 | sed 's/.*counters: //'; }
-counter() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-positive() { [ "${1:-0}" -gt 0 ] 2>/dev/null || { echo "'$1' is not > 0"; return 1; }; }
-
 dmesg_mark
 "$SCHED" --stats 1 >"$LOG" 2>&1 &
 SCHED_PID=$!
@@ -92,8 +88,8 @@ sample_hogs "$half"
 check "$half CPU hogs run in $half L3s, a core each" spread_in "/tmp/spread.$half" "$half" "$half"
 sleep 1.5
 after=$(last_counters)
-spreads=$(($(counter "$after" hog_spreads) - $(counter "$before" hog_spreads)))
-note "hog_spreads +$spreads, llc_steals +$(($(counter "$after" llc_steals) - $(counter "$before" llc_steals)))"
+spreads=$(counters_delta "$before" "$after" hog_spreads)
+note "hog_spreads +$spreads, llc_steals +$(counters_delta "$before" "$after" llc_steals)"
 check "the hogs were moved by the spread rule" positive "$spreads"
 check "still attached after the hogs" still_enabled
 

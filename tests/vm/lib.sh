@@ -16,6 +16,11 @@
 # For the scheduler under test (the script sets SCHED_PID, LOG and SCX):
 #   alive, still_enabled       the daemon runs / and sched_ext is enabled
 #   reap_scheduler SECS        wait for the daemon to exit; sets SCHED_RC (124: killed)
+#   last_counters              the last complete "counters:" line it logged, as "key=value ..."
+#   counter LINE NAME          NAME's value in such a line
+#   counters_delta BEFORE AFTER NAME
+#                              how much NAME grew between two such lines
+#   positive N                 a check: N is a number above 0
 #   ship_report DIR            print a scripts/bench report as a base64 tarball between
 #                              BENCH-OUT-BEGIN/END (scripts/vm/extract-report reads it)
 # The guest:
@@ -172,6 +177,14 @@ fio_job_ok() { # DRIVE
         END { if (!found) { print "no fio result for " j; exit 1 }
               print j ": " iops " IOPS"; exit !(iops > 0) }' /tmp/fio.terse
 }
+
+# Complete lines only: starvation_rescues is the last key.
+last_counters() { grep 'counters: .*starvation_rescues=' "$LOG" | tail -n 1 | sed 's/.*counters: //'; }
+counter() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+counters_delta() { # BEFORE AFTER NAME
+    echo $(($(counter "$2" "$3") - $(counter "$1" "$3")))
+}
+positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; }
 
 ship_report() { # DIR
     (cd "$1" && tar -cf - results.json report.md ./*.svg logs | gzip -9) >/tmp/bench.tgz

@@ -17,10 +17,6 @@ start_scheduler() {
     SCHED_PID=$!
 }
 
-# The last "counters:" line the scheduler logged, as "key=value ..." words.
-# Complete lines only: starvation_rescues is the last key.
-last_counters() { grep 'counters: .*starvation_rescues=' "$LOG" | tail -n 1 | sed 's/.*counters: //'; }
-counter() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # Block until the scheduler logs a counters line newer than the one given.
 next_counters() {
@@ -89,10 +85,6 @@ check "the monitor exits 0 on SIGINT" expect_eq "$?" 0
 check "the refused second instance left the socket alone" "$SCHED" top --once -i 0 --width 100 --height 30
 
 # --- workloads while attached -----------------------------------------------
-counters_delta() { # BEFORE AFTER NAME
-    echo $(($(counter "$2" "$3") - $(counter "$1" "$3")))
-}
-positive() { [ "$1" -gt 0 ] 2>/dev/null || { echo "$1 is not > 0"; return 1; }; }
 # A fresh counters line to count from (the first one may not be out yet).
 check "scheduler logs counters" next_counters "$(grep -c 'counters: ' "$LOG")"
 before=$(last_counters)
