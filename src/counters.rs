@@ -60,7 +60,8 @@ pub struct Counters {
     /// gave its turn up to them without an IPI.
     pub irq_wakeups_pulled: u64,
     /// Wake-ups from an interrupt kept on their own CPU, which the interrupt
-    /// took from its idle task, though that CPU's idle bit was already clear.
+    /// took from its idle task, though that CPU's idle bit was already clear
+    /// (not set again yet: no other wake-up had claimed it).
     pub irq_idle_kept: u64,
     /// CPU hogs whose slice ended with nothing else waiting for their CPU,
     /// moved to a CCX with fewer hogs or, off a core another hog shared, to
