@@ -184,6 +184,16 @@ static struct task_ctx *lookup_task_ctx(const struct task_struct *p)
 	return bpf_task_storage_get(&task_ctx_stor, (struct task_struct *)p, 0, 0);
 }
 
+/* The CPUs of @llc as ops.init built them, or NULL. */
+static __always_inline const struct cpumask *llc_mask(u32 llc)
+{
+	u32 key = llc;	/* a copy: the stack slot would lose llc's bound */
+	struct llc_cpumask *m = bpf_map_lookup_elem(&llc_cpumasks, &key);
+
+	/* Read once: each read of the kptr may be NULL to the verifier. */
+	return m ? cast_mask(m->cpus) : NULL;
+}
+
 /* The calling CPU's own counter slot. */
 static struct cpu_counters *my_counters(void)
 {
@@ -331,10 +341,7 @@ static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 	if (llc >= STORELAND_MAX_LLCS)
 		return -1;
 	if (runs_anywhere(p)) {
-		u32 key = llc;	/* a copy: the stack slot would lose llc's bound */
-		struct llc_cpumask *m = bpf_map_lookup_elem(&llc_cpumasks, &key);
-		/* Read once: each read of the kptr may be NULL to the verifier. */
-		const struct cpumask *cpus = m ? cast_mask(m->cpus) : NULL;
+		const struct cpumask *cpus = llc_mask(llc);
 		s32 cpu;
 
 		if (cpus) {
@@ -560,8 +567,7 @@ static u64 queue_len(s32 cpu)
 __noinline s32 queue_cpu(struct task_struct *p __arg_trusted, u32 llc)
 {
 	s32 cpu = scx_bpf_task_cpu(p), shortest;
-	struct llc_cpumask *m;
-	u32 key = llc;
+	const struct cpumask *cpus;
 
 	if (llc >= STORELAND_MAX_LLCS)
 		return cpu;
@@ -579,16 +585,12 @@ __noinline s32 queue_cpu(struct task_struct *p __arg_trusted, u32 llc)
 	if (shortest >= 0)
 		return shortest;
 	/* Not on this LLC: any CPU of it that @p may use (usable_llc() found one). */
-	m = bpf_map_lookup_elem(&llc_cpumasks, &key);
-	if (m) {
-		const struct cpumask *cpus = cast_mask(m->cpus);
+	cpus = llc_mask(llc);
+	if (cpus) {
+		s32 c = bpf_cpumask_any_and_distribute(cpus, p->cpus_ptr);
 
-		if (cpus) {
-			s32 c = bpf_cpumask_any_and_distribute(cpus, p->cpus_ptr);
-
-			if (can_run_on(p, c))
-				return c;
-		}
+		if (can_run_on(p, c))
+			return c;
 	}
 	return cpu;
 }
@@ -796,14 +798,11 @@ static s32 hog_spread_llc(const struct task_struct *p, const struct task_ctx *tc
  */
 static s32 claim_spread_cpu(const struct task_struct *p, u32 llc, s32 cpu)
 {
-	struct llc_cpumask *m;
 	const struct cpumask *cpus;
-	u32 key = llc;
 
 	if (llc != llc_of(cpu))
 		return claim_idle_in_llc(p, llc);
-	m = bpf_map_lookup_elem(&llc_cpumasks, &key);
-	cpus = m ? cast_mask(m->cpus) : NULL;
+	cpus = llc_mask(llc);
 	return cpus ? scx_bpf_pick_idle_cpu(cpus, SCX_PICK_IDLE_CORE) : -1;
 }
 
@@ -2031,7 +2030,7 @@ void BPF_STRUCT_OPS(storeland_cpu_offline, s32 cpu)
 		     "CPU %d went offline, restarting with the new topology", cpu);
 }
 
-/* Store the CPUs of @llc in llc_cpumasks for claim_idle_in_llc(). */
+/* Store the CPUs of @llc in llc_cpumasks, for llc_mask(). */
 static s32 build_llc_cpumask(u32 llc)
 {
 	struct bpf_cpumask *mask;
