@@ -312,7 +312,7 @@ impl Policy {
 
     /// Position in a CPU queue: vtime, plus the class offset, plus the
     /// runtime since waking scaled by 100/weight, capped. BPF computes the
-    /// same (`task_deadline()` in main.bpf.c) when it places a task whose
+    /// same (`task_deadline()` in classify.bpf.h) when it places a task whose
     /// class it caches.
     pub fn deadline(&self, class: TaskClass, vtime: u64, exec_runtime: u64, weight: u32) -> u64 {
         let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
@@ -333,7 +333,7 @@ impl Policy {
     }
 
     /// Slice of a task: its class's, scaled by weight, within the bounds.
-    /// BPF computes the same (`task_slice()` in main.bpf.c).
+    /// BPF computes the same (`task_slice()` in classify.bpf.h).
     pub fn slice(&self, class: TaskClass, weight: u32) -> u64 {
         let weight = u64::from(weight).clamp(1, MAX_WEIGHT);
         (self.class_slice_ns(class).saturating_mul(weight) / NICE0_WEIGHT)
@@ -350,7 +350,7 @@ impl Policy {
     /// wait, hogs take turns a whole batch slice at a time: a `slice_min`
     /// slice for every hog turn cost the hogs 7-12% of their throughput in
     /// the VM. BPF checks this at each tick
-    /// (`hog_turn_over()` in main.bpf.c). A producer that wakes its
+    /// (`hog_turn_over()` in hogs.bpf.h). A producer that wakes its
     /// consumers is no hog: shorter turns for it cut their batches
     /// (hackbench 1.18x EEVDF).
     pub fn hog_turn_over(

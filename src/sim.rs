@@ -2,7 +2,7 @@
 //! benchmarks without a kernel.
 //!
 //! It runs the real [`Policy`] behind a Rust model of the BPF side's rules
-//! (`src/bpf/main.bpf.c`): the idle-CPU fast path at wake-up, the wake-up
+//! (`src/bpf/`): the idle-CPU fast path at wake-up, the wake-up
 //! fast path (in the class the policy's rule gives the task as it wakes),
 //! a queue per CPU ordered by deadline (taken
 //! from the CCX's other queues when their first task is due well before its
