@@ -63,6 +63,21 @@ pub fn busy_cpus(before: &CpuTimes, after: &CpuTimes) -> Option<f64> {
     Some(busy as f64 / total as f64 * f64::from(after.cpus))
 }
 
+/// Busy CPUs below which the machine counts as quiet before a run. What the
+/// run before left behind counts towards this run's CPU time otherwise: the
+/// kworker that tears down fio's io_uring rings after fio exits used up to
+/// 2 s of CPU during the next 7 s run in the VM.
+pub const QUIET_BUSY_CPUS: f64 = 0.5;
+/// Each look at how busy the CPUs are spans this window ...
+pub const SETTLE_WINDOW_MS: u64 = 250;
+/// ... and a run waits for quiet at most this long, then starts anyway.
+pub const SETTLE_MAX_S: u64 = 10;
+
+/// Whether the CPUs were quiet between two readings (None: no reading).
+pub fn is_quiet(before: &CpuTimes, after: &CpuTimes) -> Option<bool> {
+    busy_cpus(before, after).map(|b| b < QUIET_BUSY_CPUS)
+}
+
 /// CPU microseconds the machine spent per I/O at `iops` with `busy_cpus` busy.
 pub fn cpu_us_per_io(busy_cpus: f64, iops: f64) -> Option<f64> {
     (iops > 0.0).then(|| busy_cpus * 1e6 / iops)
@@ -107,6 +122,19 @@ mod tests {
             ..parse(AFTER).unwrap()
         };
         assert_eq!(busy_cpus(&a, &b), None);
+    }
+
+    #[test]
+    fn quiet_means_under_half_a_cpu_busy() {
+        let at = |busy, idle| CpuTimes {
+            busy,
+            total: busy + idle,
+            cpus: 4,
+        };
+        // 100 ticks on 4 CPUs: 10 busy is 0.4 CPUs, 15 is 0.6.
+        assert_eq!(is_quiet(&at(0, 0), &at(10, 90)), Some(true));
+        assert_eq!(is_quiet(&at(0, 0), &at(15, 85)), Some(false));
+        assert_eq!(is_quiet(&at(0, 0), &at(0, 0)), None, "no time passed");
     }
 
     #[test]

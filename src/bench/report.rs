@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::cpustat;
 use super::model::{label, metric_info, Results, Run, RunStatus, BASELINE};
 use super::stats::{summarize, Summary};
 use super::svg::{Bar, Chart};
@@ -227,7 +228,8 @@ pub fn markdown(r: &Results) -> String {
     };
     let _ = writeln!(
         m,
-        "- **Method**: {} repetition(s){}, the schedulers interleaved in each ({}); fio runs {} s after a {} s ramp. \
+        "- **Method**: {} repetition(s){}, the schedulers interleaved in each ({}); each run starts once the CPUs are quiet \
+         (under {} CPUs busy over {} ms, at most {} s of waiting); fio runs {} s after a {} s ramp. \
          Cells are the median over successful runs with a distribution-free confidence interval \
          of the median in brackets (order statistics, 95% asked; coverage {}). \
          ×EEVDF is the median divided by EEVDF's. ↓ lower is better, ↑ higher is better. \
@@ -237,6 +239,9 @@ pub fn markdown(r: &Results) -> String {
         r.options.reps,
         if r.options.quick { " (--quick)" } else { "" },
         run_order(r),
+        cpustat::QUIET_BUSY_CPUS,
+        cpustat::SETTLE_WINDOW_MS,
+        cpustat::SETTLE_MAX_S,
         r.options.runtime_s,
         r.options.ramp_s,
         if ci_levels.is_empty() { "n/a".into() } else { ci_levels.join(", ") }
@@ -293,6 +298,19 @@ pub fn markdown(r: &Results) -> String {
         count(RunStatus::Failed),
         count(RunStatus::Interrupted)
     );
+    let unsettled = r
+        .runs
+        .iter()
+        .filter(|x| x.details["settle"]["quiet"] == Value::Bool(false))
+        .count();
+    if unsettled > 0 {
+        let _ = writeln!(
+            m,
+            "{unsettled} run(s) started with the CPUs still busy after {} s of waiting for quiet \
+             (`details.settle` in results.json).\n",
+            cpustat::SETTLE_MAX_S
+        );
+    }
     let bad: Vec<&Run> = r
         .runs
         .iter()
@@ -832,6 +850,24 @@ mod tests {
         assert!(md.contains("75.0% with 3 runs"));
         assert!(md.contains("| nvme0n1 | completion latency p99 (µs) |"));
         assert!(md.contains("| qd1-hogs | IOPS ↑ |"), "{md}");
+    }
+
+    #[test]
+    fn runs_that_started_busy_are_counted() {
+        let mut r = sample();
+        let md = markdown(&r);
+        assert!(
+            md.contains("each run starts once the CPUs are quiet"),
+            "{md}"
+        );
+        assert!(!md.contains("still busy"), "{md}");
+        r.runs[0].details["settle"] = json!({"waited_s": 10.1, "busy_cpus": 1.9, "quiet": false});
+        r.runs[1].details["settle"] = json!({"waited_s": 0.25, "busy_cpus": 0.1, "quiet": true});
+        let md = markdown(&r);
+        assert!(
+            md.contains("1 run(s) started with the CPUs still busy after 10 s"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -73,6 +73,7 @@ fn last_line(p: &Path) -> String {
 
 pub fn run(w: &Workload, ctx: &Ctx) -> Outcome {
     let mut out = Outcome::default();
+    let settled = settle(ctx);
     match &w.kind {
         Kind::Fio { iodepth, hogs, rt } => fio_run(w, ctx, *iodepth, *hogs, *rt, &mut out),
         Kind::Mixed => fio_run(w, ctx, MIXED_QD, true, false, &mut out),
@@ -82,7 +83,50 @@ pub fn run(w: &Workload, ctx: &Ctx) -> Outcome {
     if exec::interrupted() {
         out.interrupted = true;
     }
+    if !out.details.is_object() {
+        out.details = json!({});
+    }
+    out.details["settle"] = settled;
     out
+}
+
+const SETTLE_MAX: Duration = Duration::from_secs(cpustat::SETTLE_MAX_S);
+const SETTLE_WINDOW: Duration = Duration::from_millis(cpustat::SETTLE_WINDOW_MS);
+
+/// Wait, up to SETTLE_MAX, until the CPUs are quiet (cpustat::is_quiet())
+/// over a whole window, so that work the run before left behind does not
+/// count towards this one. Runs anyway when they never are, with a warning.
+/// Returns what it saw, for the run's details.
+fn settle(ctx: &Ctx) -> Value {
+    let start = std::time::Instant::now();
+    let mut busy = None;
+    let mut before = read_cpu_times(ctx);
+    loop {
+        if !exec::sleep(SETTLE_WINDOW) {
+            break;
+        }
+        let after = read_cpu_times(ctx);
+        let seen = before.zip(after);
+        busy = seen.and_then(|(b, a)| cpustat::busy_cpus(&b, &a));
+        match seen.and_then(|(b, a)| cpustat::is_quiet(&b, &a)) {
+            Some(false) if start.elapsed() < SETTLE_MAX => before = after,
+            Some(false) => {
+                eprintln!(
+                    "          warning: {:.2} CPUs still busy after {} s of waiting for quiet; running anyway",
+                    busy.unwrap_or_default(),
+                    SETTLE_MAX.as_secs()
+                );
+                break;
+            }
+            // Quiet, or no reading to wait on (no /proc/stat).
+            _ => break,
+        }
+    }
+    json!({
+        "waited_s": start.elapsed().as_secs_f64(),
+        "busy_cpus": busy,
+        "quiet": busy.is_some_and(|b| b < cpustat::QUIET_BUSY_CPUS),
+    })
 }
 
 /// A running stress-ng with its output files.
