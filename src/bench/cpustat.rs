@@ -73,9 +73,9 @@ pub const SETTLE_WINDOW_MS: u64 = 250;
 /// ... and a run waits for quiet at most this long, then starts anyway.
 pub const SETTLE_MAX_S: u64 = 10;
 
-/// Whether the CPUs were quiet between two readings (None: no reading).
-pub fn is_quiet(before: &CpuTimes, after: &CpuTimes) -> Option<bool> {
-    busy_cpus(before, after).map(|b| b < QUIET_BUSY_CPUS)
+/// Whether CPUs this busy (busy_cpus()) count as quiet.
+pub fn is_quiet(busy_cpus: f64) -> bool {
+    busy_cpus < QUIET_BUSY_CPUS
 }
 
 /// CPU microseconds the machine spent per I/O at `iops` with `busy_cpus` busy.
@@ -132,9 +132,10 @@ mod tests {
             cpus: 4,
         };
         // 100 ticks on 4 CPUs: 10 busy is 0.4 CPUs, 15 is 0.6.
-        assert_eq!(is_quiet(&at(0, 0), &at(10, 90)), Some(true));
-        assert_eq!(is_quiet(&at(0, 0), &at(15, 85)), Some(false));
-        assert_eq!(is_quiet(&at(0, 0), &at(0, 0)), None, "no time passed");
+        let quiet = |b, i| busy_cpus(&at(0, 0), &at(b, i)).map(is_quiet);
+        assert_eq!(quiet(10, 90), Some(true));
+        assert_eq!(quiet(15, 85), Some(false));
+        assert_eq!(quiet(0, 0), None, "no time passed");
     }
 
     #[test]

@@ -106,26 +106,26 @@ fn settle(ctx: &Ctx) -> Value {
             break;
         }
         let after = read_cpu_times(ctx);
-        let seen = before.zip(after);
-        busy = seen.and_then(|(b, a)| cpustat::busy_cpus(&b, &a));
-        match seen.and_then(|(b, a)| cpustat::is_quiet(&b, &a)) {
-            Some(false) if start.elapsed() < SETTLE_MAX => before = after,
-            Some(false) => {
+        busy = before
+            .zip(after)
+            .and_then(|(b, a)| cpustat::busy_cpus(&b, &a));
+        match busy {
+            Some(b) if !cpustat::is_quiet(b) && start.elapsed() < SETTLE_MAX => before = after,
+            Some(b) if !cpustat::is_quiet(b) => {
                 eprintln!(
-                    "          warning: {:.2} CPUs still busy after {} s of waiting for quiet; running anyway",
-                    busy.unwrap_or_default(),
+                    "          warning: {b:.2} CPUs still busy after {} s of waiting for quiet; running anyway",
                     SETTLE_MAX.as_secs()
                 );
                 break;
             }
-            // Quiet, or no reading to wait on (no /proc/stat).
+            // Quiet, or no reading to wait on (no /proc/stat): null in the details.
             _ => break,
         }
     }
     json!({
         "waited_s": start.elapsed().as_secs_f64(),
         "busy_cpus": busy,
-        "quiet": busy.is_some_and(|b| b < cpustat::QUIET_BUSY_CPUS),
+        "quiet": busy.map(cpustat::is_quiet),
     })
 }
 
