@@ -67,6 +67,10 @@ pub struct Counters {
     /// moved to a CCX with fewer hogs or, off a core another hog shared, to
     /// a whole idle core.
     pub hog_spreads: u64,
+    /// Wake-ups kept in their CCX on an idle CPU whose core's other thread
+    /// was busy, where the kernel's picker would take a whole idle core of
+    /// another CCX if one was free (SMT on).
+    pub half_core_wakeups: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext
     /// deadline server must find them when it picks there).
@@ -107,6 +111,7 @@ impl Counters {
             total.irq_wakeups_pulled += s.irq_wakeups_pulled;
             total.irq_idle_kept += s.irq_idle_kept;
             total.hog_spreads += s.hog_spreads;
+            total.half_core_wakeups += s.half_core_wakeups;
             total.held_cpu_kept += s.held_cpu_kept;
             total.starvation_rescues += s.starvation_rescues;
             for (class, hist) in total.wake_latency.iter_mut().enumerate() {
@@ -200,7 +205,7 @@ impl fmt::Display for Counters {
              stale_dropped={} affinity_redirects={} llc_steals={} usersched_runs={} \
              preemptions={} requeued={} irq_wakeups={} hog_turns_cut={} idle_core_picks={} \
              sync_wakeups_pulled={} irq_wakeups_pulled={} irq_idle_kept={} hog_spreads={} \
-             held_cpu_kept={} starvation_rescues={}",
+             half_core_wakeups={} held_cpu_kept={} starvation_rescues={}",
             self.user_dispatches,
             self.fastpath_dispatches(),
             self.queued_to_user,
@@ -227,6 +232,7 @@ impl fmt::Display for Counters {
             self.irq_wakeups_pulled,
             self.irq_idle_kept,
             self.hog_spreads,
+            self.half_core_wakeups,
             self.held_cpu_kept,
             self.starvation_rescues,
         )
@@ -293,7 +299,7 @@ mod tests {
             line.ends_with(
                 " preemptions=0 requeued=0 irq_wakeups=0 hog_turns_cut=0 idle_core_picks=0 \
                  sync_wakeups_pulled=0 irq_wakeups_pulled=0 irq_idle_kept=0 hog_spreads=0 \
-                 held_cpu_kept=0 starvation_rescues=0"
+                 half_core_wakeups=0 held_cpu_kept=0 starvation_rescues=0"
             ),
             "{line}"
         );

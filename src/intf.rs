@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn cpu_counters_layout_matches_the_bpf_side() {
-        assert_eq!(size_of::<cpu_counters>(), 744);
+        assert_eq!(size_of::<cpu_counters>(), 752);
         assert_eq!(offset_of!(cpu_counters, wake_lat), 128);
         assert_eq!(offset_of!(cpu_counters, llc_migrations), 512);
         assert_eq!(offset_of!(cpu_counters, wake_on_waker_llc), 520);
@@ -103,6 +103,7 @@ mod tests {
         assert_eq!(offset_of!(cpu_counters, irq_wakeups_pulled), 720);
         assert_eq!(offset_of!(cpu_counters, irq_idle_kept), 728);
         assert_eq!(offset_of!(cpu_counters, hog_spreads), 736);
+        assert_eq!(offset_of!(cpu_counters, half_core_wakeups), 744);
         assert_eq!(offset_of!(cpu_counters, queued_to_user), 0);
         assert_eq!(offset_of!(cpu_counters, usersched_runs), 80);
         assert_eq!(offset_of!(cpu_counters, fastpath_latcrit), 88);

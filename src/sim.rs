@@ -325,17 +325,38 @@ impl Simulator {
             .is_none_or(|cpus| cpus.contains(&(cpu as u32)))
     }
 
+    /// The idle CPU a waking task `t` goes to: `prev`, else one of
+    /// `prefer_llc` (its CCX), else any. With SMT, a whole idle core first at
+    /// each step: `prev`'s, one of the CCX, then `prev` or any CPU of the CCX
+    /// (BPF's `claim_idle_in_own_llc()`), and only then another CCX's.
     fn idle_cpu_for(&self, t: usize, prefer_llc: Option<usize>, prev: u32) -> Option<usize> {
-        let idle = |cpu: usize| self.cpus[cpu].current.is_none() && self.allowed(t, cpu);
-        if (prev as usize) < self.cpus.len() && idle(prev as usize) {
-            return Some(prev as usize);
-        }
-        if let Some(llc) = prefer_llc {
-            if let Some(&cpu) = self.topo.llc_cpus(llc).iter().find(|&&c| idle(c as usize)) {
-                return Some(cpu as usize);
-            }
-        }
-        (0..self.cpus.len()).find(|&c| idle(c))
+        let free = |cpu: usize| self.cpus[cpu].current.is_none();
+        let idle = |cpu: usize| free(cpu) && self.allowed(t, cpu);
+        let core = |cpu: usize| self.topo.core_of(cpu as u32);
+        let whole_core = |cpu: usize| {
+            idle(cpu)
+                && self
+                    .llc_cpus_of(cpu)
+                    .filter(|&o| core(o) == core(cpu))
+                    .all(free)
+        };
+        let prev = Some(prev as usize).filter(|&c| c < self.cpus.len());
+        let llc = || {
+            prefer_llc
+                .into_iter()
+                .flat_map(|l| self.topo.llc_cpus(l).iter().map(|&c| c as usize))
+        };
+        let all = || 0..self.cpus.len();
+        let picks: &[&dyn Fn(usize) -> bool] = if self.topo.smt() {
+            &[&whole_core, &idle]
+        } else {
+            &[&idle]
+        };
+        let near = picks.iter().find_map(|pick| {
+            prev.filter(|&c| pick(c))
+                .or_else(|| llc().find(|&c| pick(c)))
+        });
+        near.or_else(|| picks.iter().find_map(|pick| all().find(|&c| pick(c))))
     }
 
     /// The kernel's idle picker, then BPF's enqueue.

@@ -611,3 +611,45 @@ fn a_fast_fairness_clock_elsewhere_does_not_queue_sleepers_behind_hogs() {
         "lifted to the clock, fio's p99 wait was only {p99_old} ns"
     );
 }
+
+/// An I/O task on a Genoa with SMT whose core's other thread runs a pinned
+/// CPU hog, one per core across its whole CCX: no core of the CCX is wholly
+/// idle, every other CCX is. It stays in its CCX, on the idle threads there,
+/// as under EEVDF (the kernel's sched_ext idle picker would take a whole
+/// idle core of another CCX at each wake-up).
+#[test]
+fn a_woken_task_keeps_its_ccx_over_a_whole_idle_core_elsewhere() {
+    let mut tasks: Vec<TaskSpec> = (0..8)
+        .map(|cpu| TaskSpec::new(&format!("hog{cpu}"), Behavior::Hog, cpu).pinned(&[cpu]))
+        .collect();
+    tasks.push(io_task(0, 96));
+    let r = run_genoa(tasks, 200);
+    let io = named(&r, "io0")[0];
+    assert!(io.runs > 100, "io0 ran {} times", io.runs);
+    assert_eq!(io.same_ccx_share(), 1.0, "io0 left its CCX");
+    let cpu = io.last_cpu.unwrap();
+    assert!((96..104).contains(&cpu), "io0 ended on CPU {cpu}");
+}
+
+/// With a whole idle core in its CCX, a woken task leaves the core a CPU
+/// hog shares for it: that core's execution units are its own.
+#[test]
+fn a_woken_task_takes_a_whole_idle_core_of_its_ccx() {
+    let mut tasks = vec![TaskSpec::new("hog0", Behavior::Hog, 0).pinned(&[0])];
+    tasks.push(io_task(0, 96));
+    let r = run_genoa(tasks, 200);
+    let io = named(&r, "io0")[0];
+    let topo = genoa_smt();
+    let cpu = io.last_cpu.unwrap();
+    assert_eq!(
+        topo.llc_of(cpu as i32),
+        Some(0),
+        "io0 left its CCX for CPU {cpu}"
+    );
+    assert_ne!(
+        topo.core_of(cpu),
+        topo.core_of(0),
+        "io0 stayed next to the hog"
+    );
+    assert!(io.same_ccx_share() >= 0.99);
+}

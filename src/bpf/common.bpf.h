@@ -168,6 +168,11 @@ static struct cpu_state *cpu_state_of(s32 cpu)
 {
 	if (cpu < 0 || cpu >= STORELAND_MAX_CPUS)
 		return NULL;
+	/*
+	 * Else clang drops the mask as redundant, and may index with a copy
+	 * of @cpu that the verifier never saw checked.
+	 */
+	barrier_var(cpu);
 	return &cpu_state[(u32)cpu & (STORELAND_MAX_CPUS - 1)];
 }
 

@@ -8,14 +8,33 @@
 #define __STORELAND_CPU_CLAIM_BPF_H
 
 /*
- * Claim an idle CPU of @llc that may run @p, or -1. A task that may run
+ * With SMT, a CPU of a whole idle core of @llc for @p, or -1: an idle CPU
+ * whose sibling runs a CPU hog shares that core's execution units.
+ */
+static s32 pick_idle_core_in_llc(const struct task_struct *p, u32 llc)
+{
+	const struct cpumask *cpus;
+	s32 cpu;
+
+	if (!smt_enabled || llc >= STORELAND_MAX_LLCS || !runs_anywhere(p))
+		return -1;
+	cpus = llc_mask(llc);
+	if (!cpus)
+		return -1;
+	cpu = scx_bpf_pick_idle_cpu(cpus, SCX_PICK_IDLE_CORE);
+	if (cpu >= 0)
+		COUNT(idle_core_picks);
+	return cpu;
+}
+
+/*
+ * Claim any idle CPU of @llc that may run @p, or -1. A task that may run
  * anywhere asks the kernel's idle mask for one, which takes an atomic only on
  * a CPU it found idle; testing and clearing each CPU in turn would write the
  * shared idle mask once per CPU of the CCX (16 on Genoa) at every wake-up
- * that finds none. With SMT, a CPU of a whole idle core comes first: an idle
- * CPU whose sibling runs a CPU hog shares that core's execution units.
+ * that finds none.
  */
-static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
+static s32 claim_idle_cpu_in_llc(const struct task_struct *p, u32 llc)
 {
 	u32 i, n, start;
 
@@ -23,18 +42,9 @@ static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 		return -1;
 	if (runs_anywhere(p)) {
 		const struct cpumask *cpus = llc_mask(llc);
-		s32 cpu;
 
-		if (cpus) {
-			if (smt_enabled) {
-				cpu = scx_bpf_pick_idle_cpu(cpus, SCX_PICK_IDLE_CORE);
-				if (cpu >= 0) {
-					COUNT(idle_core_picks);
-					return cpu;
-				}
-			}
+		if (cpus)
 			return scx_bpf_pick_idle_cpu(cpus, 0);
-		}
 	}
 	n = llc_nr_cpus[llc];
 	if (!n || n > STORELAND_MAX_LLC_CPUS)
@@ -50,6 +60,54 @@ static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 			return cpu;
 	}
 	return -1;
+}
+
+/* Claim an idle CPU of @llc that may run @p, of a whole idle core first. */
+static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
+{
+	s32 cpu = pick_idle_core_in_llc(p, llc);
+
+	return cpu >= 0 ? cpu : claim_idle_cpu_in_llc(p, llc);
+}
+
+/* Are @cpu and every SMT sibling of it idle? */
+static bool whole_core_idle(s32 cpu)
+{
+	const struct cpumask *idle_smt = scx_bpf_get_idle_smtmask();
+	bool idle = bpf_cpumask_test_cpu(cpu, idle_smt);
+
+	scx_bpf_put_idle_cpumask(idle_smt);
+	return idle;
+}
+
+/*
+ * With SMT, claim an idle CPU for a waking @p in the LLC (CCX) of @prev_cpu,
+ * where its data is, or -1: @prev_cpu if its whole core is idle, else a
+ * whole idle core of the CCX, else @prev_cpu if idle, else any idle CPU of
+ * the CCX. The kernel's picker looks for a whole idle core in the other CCXs
+ * (of its NUMA node first) before the last two, so on a Genoa machine whose
+ * CCXs run a CPU hog per core, an I/O thread left its L3 at every wake-up
+ * that found the other thread of its core idle; EEVDF's
+ * select_idle_sibling() stays in the LLC.
+ */
+static s32 claim_idle_in_own_llc(const struct task_struct *p, s32 prev_cpu)
+{
+	bool prev_ok = can_run_on(p, prev_cpu);
+	u32 llc = llc_of(prev_cpu);
+	s32 cpu;
+
+	if (prev_ok && whole_core_idle(prev_cpu) && scx_bpf_test_and_clear_cpu_idle(prev_cpu))
+		return prev_cpu;
+	cpu = pick_idle_core_in_llc(p, llc);
+	if (cpu >= 0)
+		return cpu;
+	if (prev_ok && scx_bpf_test_and_clear_cpu_idle(prev_cpu))
+		cpu = prev_cpu;
+	else
+		cpu = claim_idle_cpu_in_llc(p, llc);
+	if (cpu >= 0)
+		COUNT(half_core_wakeups);
+	return cpu;
 }
 
 /*

@@ -152,12 +152,13 @@ struct cpu_counters {
 	u64 irq_wakeups_pulled;	/* wake-ups brought to their interrupt's CPU to end its hog's turn */
 	u64 irq_idle_kept;	/* IRQ wake-ups kept on their idle CPU, its idle bit already clear */
 	u64 hog_spreads;	/* CPU hogs moved to an idle core or CCX at the end of a slice */
+	u64 half_core_wakeups;	/* wake-ups kept in their CCX on an idle CPU of a busy core (SMT) */
 };
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct queued_task) == 120, "queued_task layout changed");
 _Static_assert(sizeof(struct dispatch_decision) == 40, "dispatch_decision layout changed");
-_Static_assert(sizeof(struct cpu_counters) == 744, "cpu_counters layout changed");
+_Static_assert(sizeof(struct cpu_counters) == 752, "cpu_counters layout changed");
 /* The BPF side masks indices with these, so they must be powers of two. */
 _Static_assert((STORELAND_MAX_CPUS & (STORELAND_MAX_CPUS - 1)) == 0, "MAX_CPUS not a power of 2");
 _Static_assert((STORELAND_MAX_LLCS & (STORELAND_MAX_LLCS - 1)) == 0, "MAX_LLCS not a power of 2");

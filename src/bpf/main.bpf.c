@@ -126,9 +126,10 @@ static bool irq_on_own_idle_cpu(const struct task_struct *p, s32 prev_cpu, bool 
 
 /*
  * ops.select_cpu: pick the CPU a waking task should go to. An interrupt on
- * the task's own idle CPU keeps it there (irq_on_own_idle_cpu()); if the
- * kernel's LLC-aware idle picker finds an idle CPU, the task goes straight
- * there: no decision is worth an idle CPU's wait.
+ * the task's own idle CPU keeps it there (irq_on_own_idle_cpu()); if an idle
+ * CPU of its CCX (with SMT, our own picker) or the kernel's LLC-aware idle
+ * picker finds one, the task goes straight there: no decision is worth an
+ * idle CPU's wait.
  *
  * With none idle, a wake-up from an interrupt (an NVMe completion) on a CPU
  * whose CPU hog has had slice_min comes to that CPU, where ops.enqueue ends
@@ -166,6 +167,16 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 			COUNT(irq_idle_kept);
 			return run_on_idle_cpu(p, prev_cpu);
 		}
+	}
+	/*
+	 * With SMT, an idle CPU of its own CCX first (claim_idle_in_own_llc()).
+	 * Not a new task, which spreads out as under EEVDF, nor a synchronous
+	 * wake-up, which the kernel's picker may bring to its waker's CPU.
+	 */
+	if (smt_enabled && !(wake_flags & (SCX_WAKE_FORK | SCX_WAKE_SYNC))) {
+		cpu = claim_idle_in_own_llc(p, prev_cpu);
+		if (cpu >= 0)
+			return run_on_idle_cpu(p, cpu);
 	}
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle)

@@ -194,7 +194,7 @@ pub fn format_text(s: &StorelandStats) -> String {
         "[storeland] up {:.1}s restarts {} | cpu {:.1}% irq {:.1}% | user {:.0}/s fast {:.0}/s \
          (share {}) congested {:.0}/s stale {:.0}/s redirected {:.0}/s steals {:.0}/s | \
          ring {:.0}% batch {}/{} pending {} deferred {:.0}/s | xllc {} waker-llc {} preempt {:.0}/s \
-         irq-wake {:.0}/s hog-cut {:.0}/s idle-core {:.0}/s sync-pull {:.0}/s irq-pull {:.0}/s irq-idle-kept {:.0}/s hog-spread {:.0}/s held-kept {:.0}/s rescued {:.0}/s | \
+         irq-wake {:.0}/s hog-cut {:.0}/s idle-core {:.0}/s sync-pull {:.0}/s irq-pull {:.0}/s irq-idle-kept {:.0}/s hog-spread {:.0}/s half-core {:.0}/s held-kept {:.0}/s rescued {:.0}/s | \
          smt {} numa {} | daemon {} loop {} majflt {}\n",
         s.uptime_s,
         s.restarts,
@@ -222,6 +222,7 @@ pub fn format_text(s: &StorelandStats) -> String {
         s.irq_wakeups_pulled_per_sec,
         s.irq_idle_kept_per_sec,
         s.hog_spreads_per_sec,
+        s.half_core_wakeups_per_sec,
         s.held_cpu_kept_per_sec,
         s.starvation_rescues_per_sec,
         s.smt_threads_per_core,

@@ -309,6 +309,7 @@ fn compute(
         irq_wakeups_pulled_per_sec: rate(now.irq_wakeups_pulled, then.irq_wakeups_pulled),
         irq_idle_kept_per_sec: rate(now.irq_idle_kept, then.irq_idle_kept),
         hog_spreads_per_sec: rate(now.hog_spreads, then.hog_spreads),
+        half_core_wakeups_per_sec: rate(now.half_core_wakeups, then.half_core_wakeups),
         held_cpu_kept_per_sec: rate(now.held_cpu_kept, then.held_cpu_kept),
         starvation_rescues_per_sec: rate(now.starvation_rescues, then.starvation_rescues),
         daemon_loop_cpu_pct: daemon_pct(
@@ -494,6 +495,7 @@ mod tests {
             s.per_cpu[2].irq_wakeups_pulled = n / 4;
             s.per_cpu[1].irq_idle_kept = n / 10;
             s.per_cpu[2].hog_spreads = n / 50;
+            s.per_cpu[3].half_core_wakeups = n / 25;
             // Latency-critical wake-ups: all in [3, 7) us on CPU 1, none for batch.
             s.per_cpu[1].wake_lat[TaskClass::LatencyCritical as usize][2] = n;
             s.cross_llc_migrations = Some(n / 2);
@@ -525,6 +527,7 @@ mod tests {
         assert_eq!(s.irq_wakeups_pulled_per_sec, 50.0);
         assert_eq!(s.irq_idle_kept_per_sec, 20.0);
         assert_eq!(s.hog_spreads_per_sec, 4.0);
+        assert_eq!(s.half_core_wakeups_per_sec, 8.0);
         assert_eq!(s.cross_llc_migrations_per_sec, Some(100.0));
         assert_eq!(s.wakeups_on_waker_llc_pct, Some(75.0));
         assert_eq!(s.llcs[&0].runnable, Some(3));

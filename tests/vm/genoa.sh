@@ -93,6 +93,85 @@ note "hog_spreads +$spreads, llc_steals +$(counters_delta "$before" "$after" llc
 check "the hogs were moved by the spread rule" positive "$spreads"
 check "still attached after the hogs" still_enabled
 
+# --- a wake-up stays in its CCX -----------------------------------------------
+# In the L3 of the last CPU, a spinning task on one thread of each core: no
+# whole core idle there, whole idle cores in every other L3. A sleeping task
+# whose last CPU is the other thread of such a core is woken 10 times, not by
+# an interrupt nor synchronously (SIGCONT from this shell, in another L3).
+# It must wake on an idle thread of its own L3, as under EEVDF; the kernel's
+# idle picker takes a whole idle core of another L3 first.
+home_llc=$(eval echo "\$LLC_$((ncpu - 1))")
+spin_cpus="" idle_threads="" other_cpus="" spin_cores=" "
+cpu=0
+while [ "$cpu" -lt "$ncpu" ]; do
+    eval "l=\$LLC_$cpu c=\$CORE_$cpu"
+    if [ "$l" != "$home_llc" ]; then
+        other_cpus="$other_cpus${other_cpus:+,}$cpu"
+    elif [ "${spin_cores#* $c }" != "$spin_cores" ]; then
+        idle_threads="$idle_threads $cpu"
+    else
+        spin_cores="$spin_cores$c " spin_cpus="$spin_cpus $cpu"
+    fi
+    cpu=$((cpu + 1))
+done
+home=${idle_threads# }
+home=${home%% *}
+# "state cpu" of PID $1: its scheduling state and the CPU it last ran on.
+proc_state() {
+    local line
+    read -r line <"/proc/$1/stat" || return 1
+    set -- $line
+    echo "$3 ${39}"
+}
+# Wait up to 5 s for PID $1 to be in state $2 (T stopped, S sleeping).
+wait_state() {
+    local n=0 st
+    while [ "$n" -lt 50 ]; do
+        st=$(proc_state "$1") || return 1
+        [ "${st% *}" = "$2" ] && return 0
+        sleep 0.1
+        n=$((n + 1))
+    done
+    echo "PID $1 not in state $2 after 5 s: $st"
+    return 1
+}
+wakeups_stay_in_ccx() {
+    local line spinners="" c sleeper n=0 kept=0 st woke rc
+    # This shell (a subshell of check) runs outside the L3, as do its children.
+    read -r line </proc/self/stat
+    set -- $line
+    taskset -p -c "$other_cpus" "$1" >/dev/null || return 1
+    for c in $spin_cpus; do
+        taskset -c "$c" sh -c 'while :; do :; done' &
+        spinners="$spinners $!"
+    done
+    taskset -c "$home" sleep 1000 &
+    sleeper=$!
+    sleep 1
+    while [ "$n" -lt 10 ]; do
+        # Back to its home thread (the SIGSTOP wakes it there), then free.
+        taskset -p -c "$home" "$sleeper" >/dev/null &&
+            kill -STOP "$sleeper" && wait_state "$sleeper" T &&
+            taskset -p -c "0-$((ncpu - 1))" "$sleeper" >/dev/null &&
+            kill -CONT "$sleeper" && wait_state "$sleeper" S || break
+        st=$(proc_state "$sleeper")
+        woke=${st#* }
+        eval "[ \"\$LLC_$woke\" = \"$home_llc\" ]" && kept=$((kept + 1))
+        n=$((n + 1))
+    done
+    kill $spinners "$sleeper" 2>/dev/null
+    wait $spinners "$sleeper" 2>/dev/null
+    echo "$kept of $n wake-ups from CPU $home (spinners on$spin_cpus) stayed in L3 $home_llc" |
+        tee /tmp/ccx.kept
+    [ "$n" -eq 10 ] && [ "$kept" -ge 8 ]
+}
+before=$(last_counters)
+check "a woken task stays in its CCX on an idle thread of a busy core" wakeups_stay_in_ccx
+note "$(cat /tmp/ccx.kept 2>/dev/null)"
+sleep 1.5
+kept_delta=$(counters_delta "$before" "$(last_counters)" half_core_wakeups)
+check "those wake-ups are counted in half_core_wakeups (+$kept_delta)" positive "$kept_delta"
+
 # --- fio next to hogs ---------------------------------------------------------
 # As many hogs as L3s, not one per CPU: single-threaded TCG runs the vCPUs
 # in turn, up to 100 ms each, so with all 48 busy a task could wait about
