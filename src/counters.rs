@@ -67,9 +67,9 @@ pub struct Counters {
     /// moved to a CCX with fewer hogs or, off a core another hog shared, to
     /// a whole idle core.
     pub hog_spreads: u64,
-    /// Wake-ups kept in their CCX on an idle CPU whose core's other thread
-    /// was busy, where the kernel's picker would take a whole idle core of
-    /// another CCX if one was free (SMT on).
+    /// Wake-ups placed on an idle CPU of their own CCX whose core's other
+    /// thread was busy, where the kernel's picker would take a whole idle
+    /// core, of another CCX if need be (SMT on).
     pub half_core_wakeups: u64,
     /// Tasks BPF kept instead of asking user space because a higher class
     /// held their CPU, or an RT task waited for it (the kernel's ext

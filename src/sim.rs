@@ -325,10 +325,10 @@ impl Simulator {
             .is_none_or(|cpus| cpus.contains(&(cpu as u32)))
     }
 
-    /// The idle CPU a waking task `t` goes to: `prev`, else one of
-    /// `prefer_llc` (its CCX), else any. With SMT, a whole idle core first at
-    /// each step: `prev`'s, one of the CCX, then `prev` or any CPU of the CCX
-    /// (BPF's `claim_idle_in_own_llc()`), and only then another CCX's.
+    /// The idle CPU a waking task `t` goes to: `prev` if idle, else one of
+    /// `prefer_llc` (its CCX), else any. With SMT, a whole idle core before
+    /// a lone idle thread in the CCX, then in the others (BPF's
+    /// `claim_idle_in_own_llc()`, then the kernel's picker).
     fn idle_cpu_for(&self, t: usize, prefer_llc: Option<usize>, prev: u32) -> Option<usize> {
         let free = |cpu: usize| self.cpus[cpu].current.is_none();
         let idle = |cpu: usize| free(cpu) && self.allowed(t, cpu);
@@ -340,23 +340,25 @@ impl Simulator {
                     .filter(|&o| core(o) == core(cpu))
                     .all(free)
         };
-        let prev = Some(prev as usize).filter(|&c| c < self.cpus.len());
-        let llc = || {
-            prefer_llc
-                .into_iter()
-                .flat_map(|l| self.topo.llc_cpus(l).iter().map(|&c| c as usize))
-        };
-        let all = || 0..self.cpus.len();
+        if (prev as usize) < self.cpus.len() && idle(prev as usize) {
+            return Some(prev as usize);
+        }
         let picks: &[&dyn Fn(usize) -> bool] = if self.topo.smt() {
             &[&whole_core, &idle]
         } else {
             &[&idle]
         };
-        let near = picks.iter().find_map(|pick| {
-            prev.filter(|&c| pick(c))
-                .or_else(|| llc().find(|&c| pick(c)))
-        });
-        near.or_else(|| picks.iter().find_map(|pick| all().find(|&c| pick(c))))
+        let llc = || {
+            prefer_llc
+                .into_iter()
+                .flat_map(|l| self.topo.llc_cpus(l).iter().map(|&c| c as usize))
+        };
+        let in_llc = picks.iter().find_map(|pick| llc().find(|&c| pick(c)));
+        in_llc.or_else(|| {
+            picks
+                .iter()
+                .find_map(|pick| (0..self.cpus.len()).find(|&c| pick(c)))
+        })
     }
 
     /// The kernel's idle picker, then BPF's enqueue.

@@ -8,20 +8,34 @@
 #define __STORELAND_CPU_CLAIM_BPF_H
 
 /*
- * With SMT, a CPU of a whole idle core of @llc for @p, or -1: an idle CPU
- * whose sibling runs a CPU hog shares that core's execution units.
+ * With SMT, claim a CPU of a whole idle core of @llc for @p, or -1: an idle
+ * CPU whose sibling runs a CPU hog shares that core's execution units. A
+ * task with an affinity (a database pinned to a CCX) gets the first allowed
+ * CPU of such a core.
  */
-static s32 pick_idle_core_in_llc(const struct task_struct *p, u32 llc)
+static s32 claim_idle_core_in_llc(const struct task_struct *p, u32 llc)
 {
 	const struct cpumask *cpus;
-	s32 cpu;
+	s32 cpu, found = -1;
+	u32 i;
 
-	if (!smt_enabled || llc >= STORELAND_MAX_LLCS || !runs_anywhere(p))
+	if (!smt_enabled || llc >= STORELAND_MAX_LLCS)
 		return -1;
-	cpus = llc_mask(llc);
-	if (!cpus)
-		return -1;
-	cpu = scx_bpf_pick_idle_cpu(cpus, SCX_PICK_IDLE_CORE);
+	cpus = runs_anywhere(p) ? llc_mask(llc) : NULL;
+	if (cpus) {
+		cpu = scx_bpf_pick_idle_cpu(cpus, SCX_PICK_IDLE_CORE);
+	} else {
+		const struct cpumask *idle_smt = scx_bpf_get_idle_smtmask();
+
+		for_each_llc_cpu(i, cpu, llc) {
+			if (can_run_on(p, cpu) && bpf_cpumask_test_cpu(cpu, idle_smt)) {
+				found = cpu;
+				break;
+			}
+		}
+		scx_bpf_put_idle_cpumask(idle_smt);
+		cpu = found >= 0 && scx_bpf_test_and_clear_cpu_idle(found) ? found : -1;
+	}
 	if (cpu >= 0)
 		COUNT(idle_core_picks);
 	return cpu;
@@ -65,7 +79,7 @@ static s32 claim_idle_cpu_in_llc(const struct task_struct *p, u32 llc)
 /* Claim an idle CPU of @llc that may run @p, of a whole idle core first. */
 static s32 claim_idle_in_llc(const struct task_struct *p, u32 llc)
 {
-	s32 cpu = pick_idle_core_in_llc(p, llc);
+	s32 cpu = claim_idle_core_in_llc(p, llc);
 
 	return cpu >= 0 ? cpu : claim_idle_cpu_in_llc(p, llc);
 }
@@ -82,29 +96,32 @@ static bool whole_core_idle(s32 cpu)
 
 /*
  * With SMT, claim an idle CPU for a waking @p in the LLC (CCX) of @prev_cpu,
- * where its data is, or -1: @prev_cpu if its whole core is idle, else a
- * whole idle core of the CCX, else @prev_cpu if idle, else any idle CPU of
- * the CCX. The kernel's picker looks for a whole idle core in the other CCXs
- * (of its NUMA node first) before the last two, so on a Genoa machine whose
- * CCXs run a CPU hog per core, an I/O thread left its L3 at every wake-up
- * that found the other thread of its core idle; EEVDF's
- * select_idle_sibling() stays in the LLC.
+ * where its data is, or -1: @prev_cpu if idle (its caches, the queue its
+ * completions come in on), else a whole idle core of the CCX, else any idle
+ * CPU of the CCX, as EEVDF's select_idle_sibling() does. The kernel's
+ * picker looks for a whole idle core in the other CCXs (of its NUMA node
+ * first) before an idle CPU whose sibling is busy, @prev_cpu included: on a
+ * Genoa whose cores each ran a CPU hog, an I/O thread left its L3 at every
+ * wake-up.
  */
 static s32 claim_idle_in_own_llc(const struct task_struct *p, s32 prev_cpu)
 {
-	bool prev_ok = can_run_on(p, prev_cpu);
 	u32 llc = llc_of(prev_cpu);
 	s32 cpu;
 
-	if (prev_ok && whole_core_idle(prev_cpu) && scx_bpf_test_and_clear_cpu_idle(prev_cpu))
-		return prev_cpu;
-	cpu = pick_idle_core_in_llc(p, llc);
+	if (can_run_on(p, prev_cpu)) {
+		bool whole = whole_core_idle(prev_cpu);
+
+		if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
+			if (!whole)
+				COUNT(half_core_wakeups);
+			return prev_cpu;
+		}
+	}
+	cpu = claim_idle_core_in_llc(p, llc);
 	if (cpu >= 0)
 		return cpu;
-	if (prev_ok && scx_bpf_test_and_clear_cpu_idle(prev_cpu))
-		cpu = prev_cpu;
-	else
-		cpu = claim_idle_cpu_in_llc(p, llc);
+	cpu = claim_idle_cpu_in_llc(p, llc);
 	if (cpu >= 0)
 		COUNT(half_core_wakeups);
 	return cpu;

@@ -152,7 +152,7 @@ struct cpu_counters {
 	u64 irq_wakeups_pulled;	/* wake-ups brought to their interrupt's CPU to end its hog's turn */
 	u64 irq_idle_kept;	/* IRQ wake-ups kept on their idle CPU, its idle bit already clear */
 	u64 hog_spreads;	/* CPU hogs moved to an idle core or CCX at the end of a slice */
-	u64 half_core_wakeups;	/* wake-ups kept in their CCX on an idle CPU of a busy core (SMT) */
+	u64 half_core_wakeups;	/* wake-ups placed in their CCX on an idle CPU of a busy core (SMT) */
 };
 
 #ifndef __cplusplus

@@ -249,7 +249,7 @@ pub const TOP_FIELDS: &[FieldDoc] = &[
     f("irq_wakeups_pulled_per_sec", F64, "1/s", "wake-ups from an interrupt brought to that CPU, whose CPU hog gave its turn up to them without an IPI"),
     f("irq_idle_kept_per_sec", F64, "1/s", "wake-ups from an interrupt kept on their own CPU, running its idle task, that the kernel's idle picker would have left because its idle bit was already clear"),
     f("hog_spreads_per_sec", F64, "1/s", "CPU hogs whose slice ended with nothing else waiting for their CPU, moved to a CCX with fewer hogs or, off a core another hog shared, to a whole idle core"),
-    f("half_core_wakeups_per_sec", F64, "1/s", "wake-ups kept in their CCX on an idle CPU whose core's other thread was busy, where the kernel's picker would take a whole idle core of another CCX (SMT on only)"),
+    f("half_core_wakeups_per_sec", F64, "1/s", "wake-ups placed on an idle CPU of their own CCX whose core's other thread was busy, where the kernel's picker would take a whole idle core, of another CCX if need be (SMT on only)"),
     f("held_cpu_kept_per_sec", F64, "1/s", "tasks BPF kept in their CCX's queues instead of asking user space, because a higher class held their CPU or an RT task waited for it"),
     f("starvation_rescues_per_sec", F64, "1/s", "tasks BPF ran first because they had waited longer than a fifth of the watchdog timeout (should stay 0)"),
     opt("daemon_loop_cpu_pct", F64, "% of one CPU", "CPU time of the scheduling loop's thread"),

@@ -93,29 +93,28 @@ note "hog_spreads +$spreads, llc_steals +$(counters_delta "$before" "$after" llc
 check "the hogs were moved by the spread rule" positive "$spreads"
 check "still attached after the hogs" still_enabled
 
-# --- a wake-up stays in its CCX -----------------------------------------------
-# In the L3 of the last CPU, a spinning task on one thread of each core: no
-# whole core idle there, whole idle cores in every other L3. A sleeping task
-# whose last CPU is the other thread of such a core is woken 10 times, not by
-# an interrupt nor synchronously (SIGCONT from this shell, in another L3).
-# It must wake on an idle thread of its own L3, as under EEVDF; the kernel's
-# idle picker takes a whole idle core of another L3 first.
+# --- wake-ups stay in their CCX ----------------------------------------------
+# A sleeping task on an idle thread of the last L3 is woken 10 times, not by
+# an interrupt nor synchronously (SIGCONT from this shell, in another L3),
+# each time from that thread, with spinning tasks on other threads there.
 home_llc=$(eval echo "\$LLC_$((ncpu - 1))")
-spin_cpus="" idle_threads="" other_cpus="" spin_cores=" "
+spin_cpus="" idle_threads="" other_cpus="" llc_cpus="" spin_cores=" "
 cpu=0
 while [ "$cpu" -lt "$ncpu" ]; do
     eval "l=\$LLC_$cpu c=\$CORE_$cpu"
     if [ "$l" != "$home_llc" ]; then
         other_cpus="$other_cpus${other_cpus:+,}$cpu"
     elif [ "${spin_cores#* $c }" != "$spin_cores" ]; then
-        idle_threads="$idle_threads $cpu"
+        idle_threads="$idle_threads $cpu" llc_cpus="$llc_cpus${llc_cpus:+,}$cpu"
     else
-        spin_cores="$spin_cores$c " spin_cpus="$spin_cpus $cpu"
+        spin_cores="$spin_cores$c " spin_cpus="$spin_cpus $cpu" llc_cpus="$llc_cpus${llc_cpus:+,}$cpu"
     fi
     cpu=$((cpu + 1))
 done
 home=${idle_threads# }
 home=${home%% *}
+first_spin=${spin_cpus# }
+first_spin=${first_spin%% *}
 # "state cpu" of PID $1: its scheduling state and the CPU it last ran on.
 proc_state() {
     local line
@@ -135,42 +134,68 @@ wait_state() {
     echo "PID $1 not in state $2 after 5 s: $st"
     return 1
 }
-wakeups_stay_in_ccx() {
-    local line spinners="" c sleeper n=0 kept=0 st woke rc
+# Wake a task 10 times from CPU $home, allowed the CPUs $1 while it sleeps,
+# with a spinning task on each of the CPUs $2; the CPU of each wake-up goes
+# to /tmp/woke, one per line.
+wake_rounds() {
+    local line spinners="" c sleeper n=0 st
     # This shell (a subshell of check) runs outside the L3, as do its children.
     read -r line </proc/self/stat
-    set -- $line
-    taskset -p -c "$other_cpus" "$1" >/dev/null || return 1
-    for c in $spin_cpus; do
+    set -- "$1" "$2" $line
+    taskset -p -c "$other_cpus" "$3" >/dev/null || return 1
+    for c in $2; do
         taskset -c "$c" sh -c 'while :; do :; done' &
         spinners="$spinners $!"
     done
     taskset -c "$home" sleep 1000 &
     sleeper=$!
     sleep 1
+    : >/tmp/woke
     while [ "$n" -lt 10 ]; do
-        # Back to its home thread (the SIGSTOP wakes it there), then free.
+        # Back to its home thread (the SIGSTOP wakes it there), then freed.
         taskset -p -c "$home" "$sleeper" >/dev/null &&
             kill -STOP "$sleeper" && wait_state "$sleeper" T &&
-            taskset -p -c "0-$((ncpu - 1))" "$sleeper" >/dev/null &&
+            taskset -p -c "$1" "$sleeper" >/dev/null &&
             kill -CONT "$sleeper" && wait_state "$sleeper" S || break
         st=$(proc_state "$sleeper")
-        woke=${st#* }
-        eval "[ \"\$LLC_$woke\" = \"$home_llc\" ]" && kept=$((kept + 1))
+        echo "${st#* }" >>/tmp/woke
         n=$((n + 1))
     done
     kill $spinners "$sleeper" 2>/dev/null
     wait $spinners "$sleeper" 2>/dev/null
-    echo "$kept of $n wake-ups from CPU $home (spinners on$spin_cpus) stayed in L3 $home_llc" |
-        tee /tmp/ccx.kept
-    [ "$n" -eq 10 ] && [ "$kept" -ge 8 ]
+    [ "$n" -eq 10 ]
 }
+# At least 8 of the 10 wake-ups landed where shell test $1 (on $cpu) holds.
+woke_where() {
+    local good=0 cpu
+    for cpu in $(cat /tmp/woke); do
+        eval "$1" && good=$((good + 1))
+    done
+    echo "$2: $good of 10 (CPUs $(tr '\n' ' ' </tmp/woke))" | tee /tmp/woke.note
+    [ "$good" -ge 8 ]
+}
+# A spinning task on one thread of each core there: no core of the L3 is
+# wholly idle, every other L3 has two. The task must wake in its L3, on its
+# own idle CPU or the other idle thread, as under EEVDF; the kernel's idle
+# picker takes a whole idle core of another L3 first.
 before=$(last_counters)
-check "a woken task stays in its CCX on an idle thread of a busy core" wakeups_stay_in_ccx
-note "$(cat /tmp/ccx.kept 2>/dev/null)"
+check "a task is woken 10 times next to a spinner on each core of its CCX" \
+    wake_rounds "0-$((ncpu - 1))" "$spin_cpus"
+check "it stays in its CCX, on idle threads of busy cores" \
+    woke_where '[ "$(eval echo \$LLC_$cpu)" = "$home_llc" ]' "woke in L3 $home_llc"
+note "$(cat /tmp/woke.note)"
 sleep 1.5
 kept_delta=$(counters_delta "$before" "$(last_counters)" half_core_wakeups)
 check "those wake-ups are counted in half_core_wakeups (+$kept_delta)" positive "$kept_delta"
+# One spinning task, on the other thread of the task's core, and the task
+# allowed only its L3 (a database pinned to a CCX): it wakes on its own idle
+# CPU, as under EEVDF, where its caches and completions are; the kernel's
+# idle picker moves it to the whole idle core of the L3.
+check "a task pinned to its CCX is woken 10 times next to a spinner on its core" \
+    wake_rounds "$llc_cpus" "$first_spin"
+check "it wakes on its own idle CPU" \
+    woke_where '[ "$cpu" = "$home" ]' "woke on CPU $home"
+note "$(cat /tmp/woke.note)"
 
 # --- fio next to hogs ---------------------------------------------------------
 # As many hogs as L3s, not one per CPU: single-threaded TCG runs the vCPUs
