@@ -100,8 +100,8 @@ pub fn draw(f: &mut Frame, app: &App) {
     // Each panel's height: its lines inside a border.
     let height = |panel| match panel {
         Panel::Ccx => nr_llcs as u16 + 3,
-        // 16 lines of scheduler health.
-        Panel::Scheduler => 18,
+        // 17 lines of scheduler health.
+        Panel::Scheduler => 19,
         Panel::Classes => nr_classes.max(CLASS_NAMES.len()) as u16 + 3,
         Panel::Nvme => (nr_drives.max(4) as u16 + 3).min(27),
     };
@@ -488,6 +488,14 @@ fn draw_scheduler(f: &mut Frame, area: Rect, stats: Option<&StorelandStats>) {
                 ),
             ),
             kv(
+                "SMT idle picks",
+                format!(
+                    "whole core {}/s  half core {}/s",
+                    rate(s.idle_core_picks_per_sec),
+                    rate(s.half_core_wakeups_per_sec)
+                ),
+            ),
+            kv(
                 "held CPU/rescue",
                 format!(
                     "{}/s  {}/s",
@@ -855,6 +863,8 @@ mod tests {
         s.sync_wakeups_pulled_per_sec = 4.5;
         s.irq_idle_kept_per_sec = 321.0;
         s.hog_spreads_per_sec = 12.0;
+        s.idle_core_picks_per_sec = 7.0;
+        s.half_core_wakeups_per_sec = 250.0;
         let text = render_text(&live_app(Some(s)), 120, 50);
         for line in [
             "fast path       88888/s  idle 77777 self 66666",
@@ -862,6 +872,7 @@ mod tests {
             "  slice end     44444/s  kthread 55555/s",
             "pulled to waker IRQ 3333/s  sync 4.5/s",
             "IRQ idle kept   321/s  hog spread 12/s",
+            "SMT idle picks  whole core 7.0/s  half core 250/s",
             "loop runs",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
