@@ -332,14 +332,7 @@ impl Simulator {
     fn idle_cpu_for(&self, t: usize, prefer_llc: Option<usize>, prev: u32) -> Option<usize> {
         let free = |cpu: usize| self.cpus[cpu].current.is_none();
         let idle = |cpu: usize| free(cpu) && self.allowed(t, cpu);
-        let core = |cpu: usize| self.topo.core_of(cpu as u32);
-        let whole_core = |cpu: usize| {
-            idle(cpu)
-                && self
-                    .llc_cpus_of(cpu)
-                    .filter(|&o| core(o) == core(cpu))
-                    .all(free)
-        };
+        let whole_core = |cpu: usize| idle(cpu) && self.core_cpus_of(cpu).all(free);
         if (prev as usize) < self.cpus.len() && idle(prev as usize) {
             return Some(prev as usize);
         }
@@ -510,6 +503,13 @@ impl Simulator {
         self.topo.llc_cpus(llc).iter().map(|&c| c as usize)
     }
 
+    /// The CPUs of `cpu`'s core, `cpu` included (SMT siblings).
+    fn core_cpus_of(&self, cpu: usize) -> impl Iterator<Item = usize> + '_ {
+        let core = self.topo.core_of(cpu as u32);
+        self.llc_cpus_of(cpu)
+            .filter(move |&c| self.topo.core_of(c as u32) == core)
+    }
+
     /// BPF's check at each tick (here at each step): a running hog gives
     /// way once something other than a hog that may run on its CPU waits
     /// first in one of its CCX's queues.
@@ -548,13 +548,7 @@ impl Simulator {
                 .or(cpu.local.map(|(o, _)| o))
                 .is_some_and(|o| self.is_cpu_hog(o))
         };
-        let core = |c: usize| self.topo.core_of(c as u32);
-        let whole_idle_core = |c: usize| {
-            smt && self
-                .llc_cpus_of(c)
-                .filter(|&o| core(o) == core(c))
-                .all(idle)
-        };
+        let whole_idle_core = |c: usize| smt && self.core_cpus_of(c).all(idle);
         let loads: Vec<LlcLoad> = (0..self.topo.nr_llcs())
             .map(|llc| {
                 let cpus = || self.topo.llc_cpus(llc).iter().map(|&c| c as usize);
@@ -565,10 +559,7 @@ impl Simulator {
                 }
             })
             .collect();
-        let shared = smt
-            && self
-                .llc_cpus_of(cpu)
-                .any(|c| c != cpu && core(c) == core(cpu) && runs_hog(c));
+        let shared = smt && self.core_cpus_of(cpu).any(|c| c != cpu && runs_hog(c));
         let own = self.cpus[cpu].llc;
         let llc = self.policy.hog_spread_target(own, shared, &loads)?;
         let mut cpus = self.topo.llc_cpus(llc).iter().map(|&c| c as usize);
