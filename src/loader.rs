@@ -60,6 +60,8 @@ pub enum Stopped {
 pub struct Attached<'obj> {
     skel: BpfSkel<'obj>,
     link: Option<Link>,
+    /// Wake-ups from another LLC are activated on the wakee's CPU.
+    pub queued_wakeups: bool,
 }
 
 impl<'obj> Attached<'obj> {
@@ -81,6 +83,17 @@ impl<'obj> Attached<'obj> {
         // handed back to ops.enqueue() (which keeps it running) instead of
         // the kernel deciding behind our back.
         ops.flags = *compat::SCX_OPS_ENQ_LAST;
+        // Queued wake-ups: a wake-up from another LLC is activated on the
+        // wakee's CPU, in an IPI, instead of the waker taking that CPU's
+        // runqueue lock and holding it while it sends the reschedule IPI.
+        // ops.select_cpu notes the waker for ops.runnable (note_waker());
+        // a wake-up without it is told apart through the locked runqueue,
+        // which older kernels (before 6.18) do not hand to BPF.
+        let queued_wakeups = *compat::SCX_OPS_ALLOW_QUEUED_WAKEUP != 0
+            && compat::ksym_exists("scx_bpf_locked_rq").unwrap_or(false);
+        if queued_wakeups {
+            ops.flags |= *compat::SCX_OPS_ALLOW_QUEUED_WAKEUP;
+        }
         if opts.partial {
             ops.flags |= *compat::SCX_OPS_SWITCH_PARTIAL;
         }
@@ -138,6 +151,7 @@ impl<'obj> Attached<'obj> {
             Self {
                 skel,
                 link: Some(link),
+                queued_wakeups,
             },
             rings,
         ))

@@ -124,8 +124,9 @@ fn schedule(opts: &Opts) -> Result<i32> {
         let policy = Policy::new(policy_cfg.clone(), topo)?;
         let (bpf, rings) = Attached::attach(&mut open_object, &load, &policy)?;
         info!(
-            "scheduler attached: slice {} us, a queue per CPU in {nr_llcs} CCX(s)",
-            opts.slice_us
+            "scheduler attached: slice {} us, a queue per CPU in {nr_llcs} CCX(s), queued wake-ups {}",
+            opts.slice_us,
+            if bpf.queued_wakeups { "on" } else { "off" }
         );
         let attached_at = stats::monotonic_ns();
         if stats.is_none() && restarts == 0 {

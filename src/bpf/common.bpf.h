@@ -110,6 +110,7 @@ struct task_ctx {
 	u32 fast_placements;	/* placed by BPF from the cached class since the last decision */
 	bool woke_up;		/* the next enqueue is a wake-up */
 	bool irq_wake;		/* ... and it came from IRQ context */
+	bool waker_noted;	/* ops.select_cpu set irq_wake and waker_cpu */
 	bool slept_in_iowait;
 };
 

@@ -153,7 +153,8 @@ static bool end_local_hog_turn(struct task_struct *p, struct task_ctx *tctx)
 	s32 cpu = bpf_get_smp_processor_id();
 	struct cpu_state *cs;
 
-	if (scx_bpf_task_cpu(p) != cpu || !can_run_on(p, cpu))
+	/* Not a queued wake-up from another LLC, activated here in an IPI. */
+	if (scx_bpf_task_cpu(p) != cpu || tctx->waker_cpu != cpu || !can_run_on(p, cpu))
 		return false;
 	cs = hog_turn_may_end(cpu);
 	if (!cs)

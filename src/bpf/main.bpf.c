@@ -54,6 +54,69 @@ static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
 	return tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
 }
 
+/* The waker's task ran with no sleep in between: it is no CPU hog. */
+static void waker_is_no_hog(void)
+{
+	struct task_ctx *wctx = lookup_task_ctx(bpf_get_current_task_btf());
+
+	if (wctx)
+		wctx->solo_runtime = 0;
+}
+
+/*
+ * Who wakes @p, noted in the waker's own context for ops.runnable. With
+ * queued wake-ups (SCX_OPS_ALLOW_QUEUED_WAKEUP), a wake-up from another LLC
+ * is activated on the wakee's CPU, in the IPI the waker sends there, where
+ * the current context tells nothing of the waker.
+ */
+static void note_waker(struct task_struct *p, bool in_irq, s32 this_cpu, u64 wake_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (!tctx)
+		return;
+	tctx->irq_wake = in_irq;
+	tctx->waker_cpu = this_cpu;
+	tctx->waker_noted = true;
+	if (!in_irq && !(wake_flags & SCX_WAKE_FORK))
+		waker_is_no_hog();
+}
+
+/*
+ * ops.runnable runs where the kernel activates the wake-ups queued to this
+ * CPU (its IPI, or its idle loop): this runqueue, locked, has them pending.
+ * The flag is set before the IPI is sent, so a direct wake-up racing with
+ * a queued one may be taken for one too. The loader asks for queued
+ * wake-ups only where the kfunc exists.
+ */
+static bool in_queued_activation(void)
+{
+	struct rq *rq;
+
+	if (!bpf_ksym_exists(scx_bpf_locked_rq___storeland))
+		return false;
+	rq = scx_bpf_locked_rq___storeland();
+	return rq && rq->ttwu_pending;
+}
+
+/*
+ * A wake-up that ops.select_cpu did not see: a task that may run on one CPU
+ * only, or one still leaving its CPU as it is woken. In a queued
+ * activation the waker is unknown, and the IPI is no completion.
+ */
+static void note_unseen_waker(struct task_ctx *tctx)
+{
+	if (in_queued_activation()) {
+		tctx->irq_wake = false;
+		tctx->waker_cpu = -1;
+		return;
+	}
+	tctx->irq_wake = in_irq_context();
+	tctx->waker_cpu = bpf_get_smp_processor_id();
+	if (!tctx->irq_wake)
+		waker_is_no_hog();
+}
+
 /*
  * A latency-critical or interactive task woke up: BPF places it at once, as
  * the policy would for its class, in the LLC where its completion arrived
@@ -152,6 +215,7 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 	bool in_irq = in_irq_context(), is_idle = false;
 	s32 this_cpu = bpf_get_smp_processor_id(), cpu;
 
+	note_waker(p, in_irq, this_cpu, wake_flags);
 	if (irq_on_own_idle_cpu(p, prev_cpu, in_irq, this_cpu)) {
 		if (scx_bpf_test_and_clear_cpu_idle(prev_cpu))
 			return run_on_idle_cpu(p, prev_cpu);
@@ -465,19 +529,22 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	u64 min_vtime, now;
+	bool noted;
 
 	if (!tctx)
 		return;
 	now = scx_bpf_now();
 	tctx->runnable_at = now;
+	noted = tctx->waker_noted;
+	tctx->waker_noted = false;
 	if (!(enq_flags & SCX_ENQ_WAKEUP))
 		return;
 
 	tctx->woke_up = true;
-	tctx->irq_wake = in_irq_context();
+	if (!noted)
+		note_unseen_waker(tctx);
 	if (tctx->irq_wake)
 		COUNT(irq_wakeups);
-	tctx->waker_cpu = bpf_get_smp_processor_id();
 	if (tctx->nr_wakeups)
 		tctx->avg_wake_gap = ewma(tctx->avg_wake_gap, now - tctx->woke_at);
 	tctx->woke_at = now;
@@ -490,14 +557,6 @@ void BPF_STRUCT_OPS(storeland_runnable, struct task_struct *p, u64 enq_flags)
 	 * class would still be the one a long run once demoted it to.
 	 */
 	set_class(p, tctx, wakeup_class(tctx));
-
-	/* A task woken from task context: its waker is no CPU hog. */
-	if (!tctx->irq_wake) {
-		struct task_ctx *wctx = lookup_task_ctx(bpf_get_current_task_btf());
-
-		if (wctx)
-			wctx->solo_runtime = 0;
-	}
 
 	min_vtime = wake_vtime_floor(wake_home_cpu(p, tctx));
 	if (tctx->vtime < min_vtime)

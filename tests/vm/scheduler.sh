@@ -98,6 +98,41 @@ check "BPF placed interactive wake-ups itself" positive "$(counters_delta "$befo
 check "stress-ng --cpu $ncpu completes" stress-ng --cpu "$ncpu" --timeout 4
 check "still attached after hackbench and stress-ng" still_enabled
 
+# --- wake-ups across CCXs ----------------------------------------------------
+# Two tasks pinned in different L3s pass a token through two FIFOs 1,000
+# times. Each wake-up is queued to the other L3's CPU and activated there in
+# the kernel's IPI (SCX_OPS_ALLOW_QUEUED_WAKEUP), with no ops.select_cpu for
+# a task with one CPU: ops.runnable must not take that IPI for an NVMe
+# completion. A build that did made all 2,000 latency-critical.
+set -- $llc_ranges
+first_l3=$1
+eval "last_l3=\${$#}"
+pp_a=${first_l3%%[-,]*} pp_b=${last_l3%%[-,]*}
+mkfifo /tmp/ping /tmp/pong
+ping_pong() { # ROUNDS
+    taskset -c "$pp_b" sh -c 'exec 3</tmp/ping 4>/tmp/pong; while read r <&3; do echo q >&4; done' &
+    local reader=$!
+    taskset -c "$pp_a" sh -c "exec 3>/tmp/ping 4</tmp/pong; i=0; while [ \$i -lt $1 ]; do echo p >&3; read r <&4; i=\$((i + 1)); done"
+    local rc=$?
+    wait "$reader"
+    return $rc
+}
+check "queued wake-ups are on (this kernel hands BPF the locked runqueue)" \
+    grep -q 'scheduler attached: .*, queued wake-ups on' "$LOG"
+check "scheduler logs counters before the ping-pong" next_counters "$(grep -c 'counters: ' "$LOG")"
+before=$(last_counters)
+before_lines=$(grep -c 'counters: ' "$LOG")
+check "a ping-pong between CPUs $pp_a and $pp_b (different L3s) completes" ping_pong 1000
+check "scheduler logged counters after the ping-pong" next_counters "$before_lines"
+after=$(last_counters)
+at_least() { [ "$1" -ge "$2" ] 2>/dev/null || { echo "$1 is below $2"; return 1; }; }
+below() { [ "$1" -lt "$2" ] 2>/dev/null || { echo "$1 is not below $2"; return 1; }; }
+note "during the ping-pong: fastpath_interactive +$(counters_delta "$before" "$after" fastpath_interactive) fastpath_latcrit +$(counters_delta "$before" "$after" fastpath_latcrit) irq_wakeups +$(counters_delta "$before" "$after" irq_wakeups)"
+check "its wake-ups are placed as interactive" \
+    at_least "$(counters_delta "$before" "$after" fastpath_interactive)" 1000
+check "its wake-ups are not taken for IRQ wake-ups (latency-critical)" \
+    below "$(counters_delta "$before" "$after" fastpath_latcrit)" 200
+
 engine=$(fio_engine)
 before_lines=$(grep -c 'counters: ' "$LOG")
 before=$(last_counters)
@@ -124,7 +159,6 @@ check "I/O wake-ups preempted batch work" positive "$(delta preemptions)"
 # about 1 in 1 in single-threaded TCG on an idle host, 1,302 for 5,676 reads
 # with two VMs side by side, 5,000 for 18,224 in multi-threaded TCG.
 reads=$(awk -F';' '{ kb += $6 } END { print int(kb / 4) }' /tmp/fio.terse) # terse v3: KiB read
-at_least() { [ "$1" -ge "$2" ] 2>/dev/null || { echo "$1 is below $2"; return 1; }; }
 note "during fio+hogs: irq_wakeups +$(delta irq_wakeups) for $reads reads"
 check "NVMe completions are seen as IRQ wake-ups (at least an eighth of the reads)" \
     at_least "$(delta irq_wakeups)" "$((reads / 8))"
