@@ -54,7 +54,7 @@ static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
 	return tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
 }
 
-/* The waker's task ran with no sleep in between: it is no CPU hog. */
+/* The current task wakes another one: it is no CPU hog (is_cpu_hog()). */
 static void waker_is_no_hog(void)
 {
 	struct task_ctx *wctx = lookup_task_ctx(bpf_get_current_task_btf());
