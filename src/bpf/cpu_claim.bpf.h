@@ -128,19 +128,25 @@ static s32 claim_idle_in_own_llc(const struct task_struct *p, s32 prev_cpu)
 }
 
 /*
- * scx_bpf_locked_rq() came in 6.18, before the ext deadline server (the
- * only reason to ask), so an older kernel has no need of the answer.
+ * scx_bpf_locked_rq() came in 6.18, before the ext deadline server and
+ * before the loader asks for queued wake-ups (the reasons to ask), so an
+ * older kernel has no need of the answer.
  */
 struct rq *scx_bpf_locked_rq___storeland(void) __ksym __weak;
+
+/* The runqueue this callback holds, or NULL on a kernel that does not say. */
+static struct rq *locked_rq(void)
+{
+	if (!bpf_ksym_exists(scx_bpf_locked_rq___storeland))
+		return NULL;
+	return scx_bpf_locked_rq___storeland();
+}
 
 /* An RT task waits on or runs on the runqueue this callback holds. */
 static bool rt_queued_on_locked_rq(void)
 {
-	struct rq *rq;
+	struct rq *rq = locked_rq();
 
-	if (!bpf_ksym_exists(scx_bpf_locked_rq___storeland))
-		return false;
-	rq = scx_bpf_locked_rq___storeland();
 	return rq && rq->rt.rt_nr_running;
 }
 

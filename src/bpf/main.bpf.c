@@ -54,32 +54,26 @@ static s32 wake_home_cpu(struct task_struct *p, struct task_ctx *tctx)
 	return tctx->irq_wake ? tctx->waker_cpu : scx_bpf_task_cpu(p);
 }
 
-/* The current task wakes another one: it is no CPU hog (is_cpu_hog()). */
-static void waker_is_no_hog(void)
-{
-	struct task_ctx *wctx = lookup_task_ctx(bpf_get_current_task_btf());
-
-	if (wctx)
-		wctx->solo_runtime = 0;
-}
-
 /*
- * Who wakes @p, noted in the waker's own context for ops.runnable. With
- * queued wake-ups (SCX_OPS_ALLOW_QUEUED_WAKEUP), a wake-up from another LLC
- * is activated on the wakee's CPU, in the IPI the waker sends there, where
- * the current context tells nothing of the waker.
+ * Who wakes the task of @tctx, noted in the waker's own context: from IRQ
+ * context or not, on @this_cpu. A task (not a fork) that wakes another one
+ * is no CPU hog (is_cpu_hog()). With queued wake-ups
+ * (SCX_OPS_ALLOW_QUEUED_WAKEUP), a wake-up from another LLC is activated on
+ * the wakee's CPU, in the IPI the waker sends there, where the current
+ * context tells nothing of the waker: ops.select_cpu notes it for
+ * ops.runnable.
  */
-static void note_waker(struct task_struct *p, bool in_irq, s32 this_cpu, u64 wake_flags)
+static void note_waker(struct task_ctx *tctx, bool in_irq, s32 this_cpu, bool fork)
 {
-	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct task_ctx *wctx;
 
-	if (!tctx)
-		return;
 	tctx->irq_wake = in_irq;
 	tctx->waker_cpu = this_cpu;
-	tctx->waker_noted = true;
-	if (!in_irq && !(wake_flags & SCX_WAKE_FORK))
-		waker_is_no_hog();
+	if (in_irq || fork)
+		return;
+	wctx = lookup_task_ctx(bpf_get_current_task_btf());
+	if (wctx)
+		wctx->solo_runtime = 0;
 }
 
 /*
@@ -91,11 +85,8 @@ static void note_waker(struct task_struct *p, bool in_irq, s32 this_cpu, u64 wak
  */
 static bool in_queued_activation(void)
 {
-	struct rq *rq;
+	struct rq *rq = locked_rq();
 
-	if (!bpf_ksym_exists(scx_bpf_locked_rq___storeland))
-		return false;
-	rq = scx_bpf_locked_rq___storeland();
 	return rq && rq->ttwu_pending;
 }
 
@@ -111,10 +102,7 @@ static void note_unseen_waker(struct task_ctx *tctx)
 		tctx->waker_cpu = -1;
 		return;
 	}
-	tctx->irq_wake = in_irq_context();
-	tctx->waker_cpu = bpf_get_smp_processor_id();
-	if (!tctx->irq_wake)
-		waker_is_no_hog();
+	note_waker(tctx, in_irq_context(), bpf_get_smp_processor_id(), false);
 }
 
 /*
@@ -214,8 +202,12 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 {
 	bool in_irq = in_irq_context(), is_idle = false;
 	s32 this_cpu = bpf_get_smp_processor_id(), cpu;
+	struct task_ctx *tctx = lookup_task_ctx(p);
 
-	note_waker(p, in_irq, this_cpu, wake_flags);
+	if (tctx) {
+		note_waker(tctx, in_irq, this_cpu, wake_flags & SCX_WAKE_FORK);
+		tctx->waker_noted = true;
+	}
 	if (irq_on_own_idle_cpu(p, prev_cpu, in_irq, this_cpu)) {
 		if (scx_bpf_test_and_clear_cpu_idle(prev_cpu))
 			return run_on_idle_cpu(p, prev_cpu);
@@ -245,24 +237,16 @@ s32 BPF_STRUCT_OPS(storeland_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle)
 		return run_on_idle_cpu(p, cpu);
-	if (in_irq) {
-		struct task_ctx *tctx = lookup_task_ctx(p);
-
-		/* Only a wake-up that wakeup_fast_path() places ends the turn. */
-		if (tctx && io_wakeup_placed_by_bpf(tctx) && !is_usersched_task(p) &&
-		    can_run_on(p, this_cpu) && hog_turn_may_end(this_cpu)) {
-			COUNT(irq_wakeups_pulled);
-			return this_cpu;
-		}
+	/* Only a wake-up that wakeup_fast_path() places ends the turn. */
+	if (in_irq && tctx && io_wakeup_placed_by_bpf(tctx) && !is_usersched_task(p) &&
+	    can_run_on(p, this_cpu) && hog_turn_may_end(this_cpu)) {
+		COUNT(irq_wakeups_pulled);
+		return this_cpu;
 	}
-	if (wake_flags & SCX_WAKE_SYNC) {
-		struct task_ctx *tctx = lookup_task_ctx(p);
-
-		if (tctx && !tctx->slept_in_iowait && llc_of(this_cpu) != llc_of(cpu) &&
-		    can_run_on(p, this_cpu)) {
-			COUNT(sync_wakeups_pulled);
-			return this_cpu;
-		}
+	if ((wake_flags & SCX_WAKE_SYNC) && tctx && !tctx->slept_in_iowait &&
+	    llc_of(this_cpu) != llc_of(cpu) && can_run_on(p, this_cpu)) {
+		COUNT(sync_wakeups_pulled);
+		return this_cpu;
 	}
 	return cpu;
 }
