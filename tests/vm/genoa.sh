@@ -39,13 +39,19 @@ children() {
         [ "$4" = "$PARENT" ] && echo "$1"
     done
 }
+# "state cpu" of PID $1: its scheduling state and the CPU it last ran on.
+proc_state() {
+    local line
+    read -r line <"/proc/$1/stat" || return 1
+    set -- $line
+    echo "$3 ${39}"
+}
 # "cores llcs": how many distinct cores and L3s the hogs last ran on.
 placement() {
-    local p line cpus=""
+    local p st cpus=""
     for p in $HOGS; do
-        read -r line <"/proc/$p/stat" || continue
-        set -- $line
-        cpus="$cpus ${39}"
+        st=$(proc_state "$p") || continue
+        cpus="$cpus ${st#* }"
     done
     echo "$(for c in $cpus; do eval echo "\$CORE_$c"; done | sort -u | wc -l)" \
         "$(for c in $cpus; do eval echo "\$LLC_$c"; done | sort -u | wc -l)"
@@ -115,13 +121,6 @@ home=${idle_threads# }
 home=${home%% *}
 first_spin=${spin_cpus# }
 first_spin=${first_spin%% *}
-# "state cpu" of PID $1: its scheduling state and the CPU it last ran on.
-proc_state() {
-    local line
-    read -r line <"/proc/$1/stat" || return 1
-    set -- $line
-    echo "$3 ${39}"
-}
 # Wait up to 5 s for PID $1 to be in state $2 (T stopped, S sleeping).
 wait_state() {
     local n=0 st

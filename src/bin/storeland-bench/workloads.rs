@@ -106,9 +106,7 @@ fn settle(ctx: &Ctx) -> Value {
             break;
         }
         let after = read_cpu_times(ctx);
-        busy = before
-            .zip(after)
-            .and_then(|(b, a)| cpustat::busy_cpus(&b, &a));
+        busy = busy_between(before.as_ref(), after.as_ref());
         match busy {
             Some(b) if !cpustat::is_quiet(b) && start.elapsed() < SETTLE_MAX => before = after,
             Some(b) if !cpustat::is_quiet(b) => {
@@ -397,9 +395,7 @@ fn fio_run(w: &Workload, ctx: &Ctx, iodepth: u32, hogs: bool, rt: bool, out: &mu
     // Without hogs, the CPU time the machine spent per I/O: fio, the
     // kernel's I/O path and the scheduler's own work on every wake-up. The
     // readings span fio's ramp, which runs at about the same rate.
-    let busy = cpu_before
-        .zip(cpu_after)
-        .and_then(|(b, a)| cpustat::busy_cpus(&b, &a));
+    let busy = busy_between(cpu_before.as_ref(), cpu_after.as_ref());
     if let Some(us) = busy
         .filter(|_| !hogs)
         .and_then(|b| cpustat::cpu_us_per_io(b, fo.total_iops()))
@@ -615,4 +611,12 @@ fn schbench(ctx: &Ctx, out: &mut Outcome) {
 fn read_cpu_times(ctx: &Ctx) -> Option<cpustat::CpuTimes> {
     let text = fs::read_to_string(ctx.roots.proc.join("stat")).ok()?;
     cpustat::parse(&text).ok()
+}
+
+/// CPUs busy on average between two readings, where both were taken.
+fn busy_between(
+    before: Option<&cpustat::CpuTimes>,
+    after: Option<&cpustat::CpuTimes>,
+) -> Option<f64> {
+    cpustat::busy_cpus(before?, after?)
 }
