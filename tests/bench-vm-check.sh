@@ -35,6 +35,11 @@ check "results.json parses and renders the same report" sh -c "
     '$bench' --report-from '$dir' --out '$dir/regen' >/dev/null 2>&1 &&
     cmp '$dir/report.md' '$dir/regen/report.md' && cmp '$dir/iops.svg' '$dir/regen/iops.svg'"
 rm -rf "$dir/regen"
+# The same file twice: each repetition paired with EEVDF's, the two copies alike.
+check "--pool pairs every repetition with EEVDF's" sh -c "
+    '$bench' --pool '$dir,$dir' >'$dir/pool.md' &&
+    grep -Eq '^\| qd1 \| IOPS \| scx_storeland \| ([0-9.]+) \| \1 \| ' '$dir/pool.md'"
+rm -f "$dir/pool.md"
 check "the main table has EEVDF and scx_storeland" \
     grep -q '^| workload | metric | EEVDF | scx_storeland | scx_storeland ×EEVDF |' "$dir/report.md"
 check "both schedulers have successful runs of every workload" sh -c "

@@ -9,6 +9,7 @@ pub mod fio;
 pub mod interrupts;
 pub mod model;
 pub mod msgbench;
+pub mod pool;
 pub mod report;
 pub mod safety;
 pub mod stats;

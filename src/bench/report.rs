@@ -673,7 +673,7 @@ pub fn write_report(r: &Results, dir: &Path) -> io::Result<Vec<String>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::bench::model::*;
     use crate::bench::sysinfo::*;

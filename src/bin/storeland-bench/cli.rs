@@ -81,8 +81,16 @@ pub struct Opts {
 
     /// Render report.md and the plots again from DIR/results.json (into
     /// --out, default DIR), without running anything.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "pool")]
     pub report_from: Option<PathBuf>,
+
+    /// Read several runs' DIR/results.json (comma-separated) and print, as
+    /// Markdown, each scheduler's metrics over EEVDF's in the same
+    /// repetition: the median per run and pooled over all, with its
+    /// interval and range. For boots of a VM, whose speed differs from one
+    /// boot to the next. Runs nothing.
+    #[arg(long, value_name = "DIRS", value_delimiter = ',', num_args = 1)]
+    pub pool: Option<Vec<PathBuf>>,
 
     /// Print the version and exit.
     #[arg(short = 'V', long)]

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use storeland::bench::model::{label, Results, RunOptions, Skipped, SCHEMA};
+use storeland::bench::pool;
 use storeland::bench::report;
 use storeland::bench::safety;
 use storeland::bench::sysinfo::{sched_state, Roots};
@@ -62,6 +63,9 @@ fn real_main() -> i32 {
     }
     if let Some(dir) = &opts.report_from {
         return report_from(dir, opts.out.as_deref().unwrap_or(dir));
+    }
+    if let Some(dirs) = &opts.pool {
+        return print_pool(dirs);
     }
     let reps = match &opts.reps {
         Some(r) => match cli::bounded("--reps", r, 1, 1000) {
@@ -355,34 +359,34 @@ fn print_discovery(d: &Discovery) {
     eprintln!("tools: {}; fio engine {}", tools.join(", "), d.fio_engine);
 }
 
-/// Render report.md and the plots from DIR/results.json.
-fn report_from(dir: &Path, out: &Path) -> i32 {
+/// DIR/results.json, read for @flag: a usage error if it is missing or not
+/// a results file this tool reads.
+fn load_results(flag: &str, dir: &Path) -> Result<Results, UsageError> {
     let path = dir.join("results.json");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            return usage(UsageError(format!(
-                "--report-from: {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let results: Results = match serde_json::from_str(&text) {
-        Ok(r) => r,
-        Err(e) => {
-            return usage(UsageError(format!(
-                "--report-from: {} is not a results file: {e}",
-                path.display()
-            )))
-        }
-    };
+    let text = fs::read_to_string(&path)
+        .map_err(|e| UsageError(format!("{flag}: {}: {e}", path.display())))?;
+    let results: Results = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{flag}: {} is not a results file: {e}",
+            path.display()
+        ))
+    })?;
     if results.schema != SCHEMA {
-        return usage(UsageError(format!(
-            "--report-from: {} has schema {:?}, this tool reads {SCHEMA:?}",
+        return Err(UsageError(format!(
+            "{flag}: {} has schema {:?}, this tool reads {SCHEMA:?}",
             path.display(),
             results.schema
         )));
     }
+    Ok(results)
+}
+
+/// Render report.md and the plots from DIR/results.json.
+fn report_from(dir: &Path, out: &Path) -> i32 {
+    let results = match load_results("--report-from", dir) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
     if let Err(e) = fs::create_dir_all(out) {
         eprintln!("error: cannot create {}: {e}", out.display());
         return 1;
@@ -397,6 +401,27 @@ fn report_from(dir: &Path, out: &Path) -> i32 {
             1
         }
     }
+}
+
+/// Print the paired ratios of several results files, pooled (--pool).
+fn print_pool(dirs: &[PathBuf]) -> i32 {
+    let mut files = Vec::new();
+    for d in dirs {
+        match load_results("--pool", d) {
+            Ok(r) => files.push(r),
+            Err(e) => return usage(e),
+        }
+    }
+    let rows = pool::pool(&files);
+    if rows.is_empty() {
+        return usage(UsageError(
+            "--pool: no run in these files has an EEVDF run of the same repetition to compare with"
+                .into(),
+        ));
+    }
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    print!("{}", pool::markdown(&names, &rows));
+    0
 }
 
 #[cfg(test)]
