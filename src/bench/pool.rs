@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use super::model::{label, metric_info, Results, RunStatus, BASELINE};
-use super::stats::{summarize, Summary};
+use super::stats::{median, summarize, Summary};
 
 /// One metric of one workload under one scheduler, over every file.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,7 +97,7 @@ pub fn pool(files: &[Results]) -> Vec<PooledRow> {
                     workload: w.clone(),
                     metric: m.clone(),
                     scheduler: s.clone(),
-                    per_file: per.iter().map(|v| summarize(v).map(|s| s.median)).collect(),
+                    per_file: per.iter().map(|v| median(v)).collect(),
                     pooled,
                 });
             }
